@@ -1,0 +1,71 @@
+//! Who may call s3kms: the configured users and their credentials (L1).
+//!
+//! Owns: looking a user up by access key id, and the user's principal ARN. Authentication
+//! (signature checks) is the API layers' job; authorization (policies) is the policy engine's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{Config, UserConfig};
+use crate::sigv4::SecretKey;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The IAM-style user name.
+    pub name: String,
+    /// The access key id the request was signed with.
+    pub access_key_id: String,
+    /// `arn:aws:iam::<account>:user/<name>`.
+    pub arn: String,
+    /// The account that owns the user.
+    pub account_id: String,
+    secret: SecretKey,
+}
+
+impl User {
+    /// The secret the user's requests are signed with.
+    pub fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+}
+
+/// The users of one s3kms instance, by access key id.
+#[derive(Debug, Clone, Default)]
+pub struct Users {
+    by_access_key: HashMap<String, Arc<User>>,
+}
+
+impl Users {
+    /// The users declared in the config.
+    pub fn from_config(config: &Config) -> Users {
+        let by_access_key = config
+            .users
+            .iter()
+            .map(|user| {
+                (
+                    user.access_key_id.clone(),
+                    Arc::new(User::from_config(user, &config.account_id)),
+                )
+            })
+            .collect();
+        Users { by_access_key }
+    }
+
+    /// The user who owns `access_key_id`.
+    pub fn by_access_key(&self, access_key_id: &str) -> Option<Arc<User>> {
+        self.by_access_key.get(access_key_id).cloned()
+    }
+}
+
+impl User {
+    fn from_config(user: &UserConfig, account_id: &str) -> User {
+        User {
+            name: user.name.clone(),
+            access_key_id: user.access_key_id.clone(),
+            arn: format!("arn:aws:iam::{account_id}:user/{}", user.name),
+            account_id: account_id.to_owned(),
+            secret: user.secret_access_key.clone(),
+        }
+    }
+}

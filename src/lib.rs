@@ -1,0 +1,15 @@
+//! s3kms: an S3-compatible encrypting proxy with an embedded, AWS-compatible KMS.
+//!
+//! The layers, bottom to top (nothing points up; see `DESIGN.md`):
+//! - L0 pure core: [`sigv4`], [`checksum`];
+//! - L1 domain: [`identity`], [`upstream`];
+//! - L2 inbound APIs: [`s3`];
+//! - L3 bootstrap: [`config`], [`server`], and the `s3kms` binary.
+
+pub mod checksum;
+pub mod config;
+pub mod identity;
+pub mod s3;
+pub mod server;
+pub mod sigv4;
+pub mod upstream;

@@ -1,0 +1,290 @@
+//! The inbound request body, verified while it streams.
+//!
+//! Owns: decoding aws-chunked bodies, checking the payload hash (`x-amz-content-sha256`),
+//! `Content-MD5`, an `x-amz-checksum-*` header and the declared length, all incrementally.
+//!
+//! The invariant that keeps a bad upload from being stored: the **last bytes of the body are
+//! held back** until every check has passed at the end of the stream. The upstream request
+//! carries the exact decoded length, so if a check fails the body stream fails short of that
+//! length, the upstream sees a truncated request and stores nothing. A zero-length body has no
+//! bytes to hold back, so it is verified completely before the upstream request starts
+//! ([`VerifiedBody::verify_empty`]). The first failure is recorded in a [`Verdict`] that the
+//! handler reads to answer the client with the precise S3 error.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use hyper::body::Incoming;
+use md5::Md5;
+use sha2::{Digest as _, Sha256};
+
+use super::S3Error;
+use crate::checksum::{ChecksumAlgorithm, Checksummer};
+use crate::sigv4::{ChunkedDecoder, ChunkedError, ChunkedEvent};
+use crate::upstream::BoxError;
+
+/// What the request promised about its body.
+pub struct BodyPromise {
+    /// The exact number of (decoded) bytes.
+    pub length: u64,
+    /// `x-amz-content-sha256` when it is a hex digest.
+    pub sha256: Option<[u8; 32]>,
+    /// `Content-MD5`.
+    pub md5: Option<[u8; 16]>,
+    /// An `x-amz-checksum-*` header.
+    pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+    /// The aws-chunked decoder, for `Content-Encoding: aws-chunked` bodies.
+    pub chunked: Option<ChunkedDecoder>,
+}
+
+/// The first error found in a body, shared between the body stream and the handler.
+#[derive(Clone, Default)]
+pub struct Verdict(Arc<Mutex<Option<S3Error>>>);
+
+impl Verdict {
+    /// The recorded failure, if any.
+    pub fn failure(&self) -> Option<S3Error> {
+        self.0.lock().map(|slot| slot.clone()).unwrap_or(None)
+    }
+
+    fn record(&self, error: S3Error) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(error);
+        }
+    }
+}
+
+/// A client body that yields only verified bytes, and fails instead of yielding the last ones
+/// when a check fails.
+pub struct VerifiedBody {
+    source: Incoming,
+    length: u64,
+    seen: u64,
+    sha256: Option<(Sha256, [u8; 32])>,
+    md5: Option<(Md5, [u8; 16])>,
+    checksum: Option<(Checksummer, ChecksumAlgorithm, Vec<u8>)>,
+    chunked: Option<ChunkedDecoder>,
+    ready: VecDeque<Bytes>,
+    unverified: VecDeque<Bytes>,
+    verdict: Verdict,
+    state: State,
+}
+
+#[derive(PartialEq, Eq)]
+enum State {
+    Streaming,
+    Verified,
+    Failed,
+}
+
+impl VerifiedBody {
+    /// Wraps the client's body with the checks it promised.
+    pub fn new(source: Incoming, promise: BodyPromise, verdict: Verdict) -> VerifiedBody {
+        VerifiedBody {
+            source,
+            length: promise.length,
+            seen: 0,
+            sha256: promise.sha256.map(|expected| (Sha256::new(), expected)),
+            md5: promise.md5.map(|expected| (Md5::new(), expected)),
+            checksum: promise
+                .checksum
+                .map(|(algorithm, expected)| (algorithm.hasher(), algorithm, expected)),
+            chunked: promise.chunked,
+            ready: VecDeque::new(),
+            unverified: VecDeque::new(),
+            verdict,
+            state: State::Streaming,
+        }
+    }
+
+    /// The declared decoded length.
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// Reads a body that promised zero bytes to its end and checks it.
+    pub async fn verify_empty(mut self) -> Result<(), S3Error> {
+        use http_body_util::BodyExt;
+        while let Some(frame) = self.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+        match self.verdict.failure() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, error: S3Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.state = State::Failed;
+        self.ready.clear();
+        let message = error.to_string();
+        self.verdict.record(error);
+        Poll::Ready(Some(Err(message.into())))
+    }
+
+    /// Feeds raw bytes from the wire through the decoder and the checks.
+    fn accept(&mut self, raw: Bytes) -> Result<(), S3Error> {
+        if self.chunked.is_none() {
+            return self.take(raw);
+        }
+        let mut offset = 0;
+        while offset < raw.len() {
+            let Some(decoder) = self.chunked.as_mut() else {
+                break;
+            };
+            let step = decoder.decode(&raw[offset..]).map_err(chunked_error)?;
+            let piece = match step.event {
+                ChunkedEvent::Data(data) => Some(raw.slice_ref(data)),
+                ChunkedEvent::ChunkVerified => {
+                    self.ready.append(&mut self.unverified);
+                    None
+                }
+                ChunkedEvent::End(_) | ChunkedEvent::NeedMore => None,
+            };
+            offset += step.consumed;
+            if let Some(piece) = piece {
+                self.count(&piece)?;
+                self.unverified.push_back(piece);
+            }
+            if step.consumed == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Accepts bytes that need no further decoding.
+    fn take(&mut self, piece: Bytes) -> Result<(), S3Error> {
+        if !piece.is_empty() {
+            self.count(&piece)?;
+            self.ready.push_back(piece);
+        }
+        Ok(())
+    }
+
+    /// Counts and hashes decoded bytes.
+    fn count(&mut self, piece: &[u8]) -> Result<(), S3Error> {
+        self.seen += piece.len() as u64;
+        if self.seen > self.length {
+            return Err(S3Error::IncompleteBody);
+        }
+        if let Some((hasher, _)) = &mut self.sha256 {
+            hasher.update(piece);
+        }
+        if let Some((hasher, _)) = &mut self.md5 {
+            hasher.update(piece);
+        }
+        if let Some((hasher, _, _)) = &mut self.checksum {
+            hasher.update(piece);
+        }
+        Ok(())
+    }
+
+    /// All checks that can only run at the end of the stream.
+    fn finish(&mut self) -> Result<(), S3Error> {
+        if let Some(decoder) = &mut self.chunked {
+            decoder.finish().map_err(chunked_error)?;
+            if !self.unverified.is_empty() {
+                return Err(S3Error::IncompleteBody);
+            }
+        }
+        if self.seen != self.length {
+            return Err(S3Error::IncompleteBody);
+        }
+        if let Some((hasher, expected)) = self.sha256.take() {
+            let computed: [u8; 32] = hasher.finalize().into();
+            if computed != expected {
+                return Err(S3Error::ContentSha256Mismatch {
+                    client: hex::encode(expected),
+                    computed: hex::encode(computed),
+                });
+            }
+        }
+        if let Some((hasher, expected)) = self.md5.take() {
+            if hasher.finalize()[..] != expected[..] {
+                return Err(S3Error::BadDigest {
+                    message: "The Content-MD5 you specified did not match what we received."
+                        .to_owned(),
+                });
+            }
+        }
+        if let Some((hasher, algorithm, expected)) = self.checksum.take() {
+            if hasher.finish() != expected {
+                return Err(checksum_mismatch(algorithm));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Body for VerifiedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            match this.state {
+                State::Failed => return Poll::Ready(None),
+                State::Verified => {
+                    return Poll::Ready(this.ready.pop_front().map(|b| Ok(Frame::data(b))));
+                }
+                State::Streaming if this.ready.len() > 1 => {
+                    return Poll::Ready(this.ready.pop_front().map(|b| Ok(Frame::data(b))));
+                }
+                State::Streaming => {}
+            }
+            match ready!(Pin::new(&mut this.source).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if let Err(error) = this.accept(data) {
+                            return this.fail(error);
+                        }
+                    }
+                }
+                Some(Err(_)) => return this.fail(S3Error::IncompleteBody),
+                None => match this.finish() {
+                    Ok(()) => this.state = State::Verified,
+                    Err(error) => return this.fail(error),
+                },
+            }
+        }
+    }
+}
+
+/// AWS's error for a checksum header or trailer that does not match the body.
+pub fn checksum_mismatch(algorithm: ChecksumAlgorithm) -> S3Error {
+    S3Error::BadDigest {
+        message: format!(
+            "The {} you specified did not match the calculated checksum.",
+            algorithm.name()
+        ),
+    }
+}
+
+fn chunked_error(error: ChunkedError) -> S3Error {
+    match error {
+        ChunkedError::SignatureMismatch => S3Error::ChunkSignatureDoesNotMatch,
+        ChunkedError::ChecksumMismatch(algorithm) => {
+            match ChecksumAlgorithm::from_header_name(algorithm.trailer_name()) {
+                Some(algorithm) => checksum_mismatch(algorithm),
+                None => S3Error::BadDigest {
+                    message: error.to_string(),
+                },
+            }
+        }
+        ChunkedError::LengthMismatch | ChunkedError::Truncated => S3Error::IncompleteBody,
+        other => S3Error::MalformedBody {
+            message: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,361 @@
+//! S3 errors as AWS sends them: one enum, one mapping to code and status, one XML writer.
+//!
+//! Owns: every error s3kms itself answers on the S3 API. Errors that the upstream store answers
+//! are passed through as the upstream wrote them (they already are S3 XML), except where a
+//! handler translates them. Messages follow AWS's texts where AWS has one.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+
+use super::ResponseBody;
+
+/// An error answered by s3kms on the S3 API.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum S3Error {
+    /// Anonymous request, or a request the caller may not make.
+    #[error("Access Denied")]
+    AccessDenied,
+    /// A request refused with a specific reason (AWS's texts, e.g. a KMS denial).
+    #[error("{message}")]
+    AccessDeniedWithMessage {
+        /// AWS's message.
+        message: String,
+    },
+    /// A presigned URL used after its expiry.
+    #[error("Request has expired")]
+    RequestExpired {
+        /// `X-Amz-Expires` resolved to a time, as AWS reports it.
+        expires: String,
+        /// The server time.
+        server_time: String,
+    },
+    /// The access key id is not one of the configured users.
+    #[error("The AWS Access Key Id you provided does not exist in our records.")]
+    InvalidAccessKeyId {
+        /// The key id the client sent.
+        access_key_id: String,
+    },
+    /// The signature does not match what s3kms computes.
+    #[error(
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+    )]
+    SignatureDoesNotMatch {
+        /// The key id the client signed with.
+        access_key_id: String,
+        /// Our string to sign (never secret).
+        string_to_sign: String,
+        /// The signature the client sent, hex.
+        signature_provided: String,
+        /// Our canonical request (never secret).
+        canonical_request: String,
+    },
+    /// A chunk or trailer signature of an aws-chunked body is wrong.
+    #[error(
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+    )]
+    ChunkSignatureDoesNotMatch,
+    /// The request time is more than 15 minutes away from the server time.
+    #[error("The difference between the request time and the current time is too large.")]
+    RequestTimeTooSkewed {
+        /// The request's time as sent.
+        request_time: String,
+        /// The server time.
+        server_time: String,
+    },
+    /// The Authorization header or credential scope cannot be parsed or is for another region.
+    #[error("{message}")]
+    AuthorizationHeaderMalformed {
+        /// What is wrong.
+        message: String,
+    },
+    /// A presigned query that cannot be parsed.
+    #[error("{message}")]
+    AuthorizationQueryParametersError {
+        /// What is wrong.
+        message: String,
+    },
+    /// `x-amz-content-sha256` is not the hash of the body.
+    #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
+    ContentSha256Mismatch {
+        /// What the client claimed.
+        client: String,
+        /// What the body hashes to.
+        computed: String,
+    },
+    /// `Content-MD5` or an `x-amz-checksum-*` value does not match the body.
+    #[error("{message}")]
+    BadDigest {
+        /// AWS's message for the digest that failed.
+        message: String,
+    },
+    /// `Content-MD5` is not a base64 MD5.
+    #[error("The Content-MD5 you specified was invalid.")]
+    InvalidDigest,
+    /// The body ended before the declared length.
+    #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
+    IncompleteBody,
+    /// A body-carrying request without a length.
+    #[error("You must provide the Content-Length HTTP header.")]
+    MissingContentLength,
+    /// A request that is well-formed HTTP but not a valid S3 request.
+    #[error("{message}")]
+    InvalidRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// An argument with an invalid value.
+    #[error("{message}")]
+    InvalidArgument {
+        /// What is wrong.
+        message: String,
+        /// The offending argument (header or parameter name).
+        name: String,
+        /// Its value.
+        value: String,
+    },
+    /// A feature S3 has that s3kms does not implement.
+    #[error("{message}")]
+    NotImplemented {
+        /// What is not implemented.
+        message: String,
+    },
+    /// The body could not be decoded (aws-chunked framing, XML).
+    #[error("{message}")]
+    MalformedBody {
+        /// What is wrong.
+        message: String,
+    },
+    /// The upstream store could not be reached or failed mid-request.
+    #[error("The service is unavailable. Please retry.")]
+    ServiceUnavailable {
+        /// Operator-facing detail (logged, not sent).
+        detail: String,
+    },
+    /// A bug or unexpected state inside s3kms.
+    #[error("We encountered an internal error. Please try again.")]
+    InternalError {
+        /// Operator-facing detail (logged, not sent).
+        detail: String,
+    },
+}
+
+impl S3Error {
+    /// AWS's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            S3Error::AccessDenied
+            | S3Error::AccessDeniedWithMessage { .. }
+            | S3Error::RequestExpired { .. } => "AccessDenied",
+            S3Error::InvalidAccessKeyId { .. } => "InvalidAccessKeyId",
+            S3Error::SignatureDoesNotMatch { .. } | S3Error::ChunkSignatureDoesNotMatch => {
+                "SignatureDoesNotMatch"
+            }
+            S3Error::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
+            S3Error::AuthorizationHeaderMalformed { .. } => "AuthorizationHeaderMalformed",
+            S3Error::AuthorizationQueryParametersError { .. } => {
+                "AuthorizationQueryParametersError"
+            }
+            S3Error::ContentSha256Mismatch { .. } => "XAmzContentSHA256Mismatch",
+            S3Error::BadDigest { .. } => "BadDigest",
+            S3Error::InvalidDigest => "InvalidDigest",
+            S3Error::IncompleteBody => "IncompleteBody",
+            S3Error::MissingContentLength => "MissingContentLength",
+            S3Error::InvalidRequest { .. } => "InvalidRequest",
+            S3Error::InvalidArgument { .. } => "InvalidArgument",
+            S3Error::MalformedBody { .. } => "IncompleteBody",
+            S3Error::NotImplemented { .. } => "NotImplemented",
+            S3Error::ServiceUnavailable { .. } => "ServiceUnavailable",
+            S3Error::InternalError { .. } => "InternalError",
+        }
+    }
+
+    /// The HTTP status AWS answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            S3Error::AccessDenied
+            | S3Error::AccessDeniedWithMessage { .. }
+            | S3Error::RequestExpired { .. }
+            | S3Error::InvalidAccessKeyId { .. }
+            | S3Error::SignatureDoesNotMatch { .. }
+            | S3Error::ChunkSignatureDoesNotMatch
+            | S3Error::RequestTimeTooSkewed { .. } => StatusCode::FORBIDDEN,
+            S3Error::AuthorizationHeaderMalformed { .. }
+            | S3Error::AuthorizationQueryParametersError { .. }
+            | S3Error::ContentSha256Mismatch { .. }
+            | S3Error::BadDigest { .. }
+            | S3Error::InvalidDigest
+            | S3Error::IncompleteBody
+            | S3Error::InvalidRequest { .. }
+            | S3Error::InvalidArgument { .. }
+            | S3Error::MalformedBody { .. } => StatusCode::BAD_REQUEST,
+            S3Error::MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            S3Error::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
+            S3Error::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            S3Error::InternalError { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The side that failed, for logs and metrics.
+    pub fn fault(&self) -> Fault {
+        match self {
+            S3Error::ServiceUnavailable { .. } => Fault::Upstream,
+            S3Error::InternalError { .. } => Fault::Internal,
+            _ => Fault::Client,
+        }
+    }
+
+    /// Extra elements AWS puts in the error document, in AWS's order.
+    fn details(&self) -> Vec<(&'static str, String)> {
+        match self {
+            S3Error::RequestExpired {
+                expires,
+                server_time,
+            } => {
+                vec![
+                    ("Expires", expires.clone()),
+                    ("ServerTime", server_time.clone()),
+                ]
+            }
+            S3Error::InvalidAccessKeyId { access_key_id } => {
+                vec![("AWSAccessKeyId", access_key_id.clone())]
+            }
+            S3Error::SignatureDoesNotMatch {
+                access_key_id,
+                string_to_sign,
+                signature_provided,
+                canonical_request,
+            } => vec![
+                ("AWSAccessKeyId", access_key_id.clone()),
+                ("StringToSign", string_to_sign.clone()),
+                ("SignatureProvided", signature_provided.clone()),
+                ("CanonicalRequest", canonical_request.clone()),
+            ],
+            S3Error::RequestTimeTooSkewed {
+                request_time,
+                server_time,
+            } => vec![
+                ("RequestTime", request_time.clone()),
+                ("ServerTime", server_time.clone()),
+                ("MaxAllowedSkewMilliseconds", "900000".to_owned()),
+            ],
+            S3Error::ContentSha256Mismatch { client, computed } => vec![
+                ("ClientComputedContentSHA256", client.clone()),
+                ("S3ComputedContentSHA256", computed.clone()),
+            ],
+            S3Error::InvalidArgument { name, value, .. } => {
+                vec![
+                    ("ArgumentName", name.clone()),
+                    ("ArgumentValue", value.clone()),
+                ]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The XML error document, with `resource` (the request path) and the request id.
+    pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
+        let mut xml = String::with_capacity(256);
+        xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+        push_element(&mut xml, "Code", self.code());
+        push_element(&mut xml, "Message", &self.to_string());
+        for (name, value) in self.details() {
+            push_element(&mut xml, name, &value);
+        }
+        push_element(&mut xml, "Resource", resource);
+        push_element(&mut xml, "RequestId", request_id);
+        push_element(&mut xml, "HostId", request_id);
+        xml.push_str("</Error>");
+        xml
+    }
+
+    /// The full HTTP response. HEAD responses carry no body, as on AWS.
+    pub fn to_response(
+        &self,
+        resource: &str,
+        request_id: &str,
+        head: bool,
+    ) -> Response<ResponseBody> {
+        let body = if head {
+            Bytes::new()
+        } else {
+            Bytes::from(self.to_xml(resource, request_id))
+        };
+        let length = body.len();
+        let mut response = Response::new(super::full_body(body));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+        response
+    }
+}
+
+/// Which side caused a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The request was wrong.
+    Client,
+    /// The upstream store failed.
+    Upstream,
+    /// s3kms failed.
+    Internal,
+}
+
+fn push_element(xml: &mut String, name: &str, value: &str) {
+    xml.push('<');
+    xml.push_str(name);
+    xml.push('>');
+    escape_into(xml, value);
+    xml.push_str("</");
+    xml.push_str(name);
+    xml.push('>');
+}
+
+/// Appends `text` with XML's five special characters escaped.
+pub fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_has_aws_shape_and_escapes() {
+        let err = S3Error::InvalidAccessKeyId {
+            access_key_id: "AK<&>".to_owned(),
+        };
+        let xml = err.to_xml("/bucket/key", "REQ1");
+        assert!(xml.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidAccessKeyId</Code>"
+        ));
+        assert!(xml.contains("<AWSAccessKeyId>AK&lt;&amp;&gt;</AWSAccessKeyId>"));
+        assert!(xml.contains("<RequestId>REQ1</RequestId>"));
+        assert_eq!(err.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn expired_presign_is_access_denied_with_aws_text() {
+        let err = S3Error::RequestExpired {
+            expires: "e".into(),
+            server_time: "s".into(),
+        };
+        assert_eq!(err.code(), "AccessDenied");
+        assert!(
+            err.to_xml("/", "r")
+                .contains("<Message>Request has expired</Message>")
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! Faithful forwarding: a verified client request becomes an upstream request, and the
+//! upstream's response becomes the client's.
+//!
+//! Owns: which headers cross the proxy in each direction. What is dropped is either about the
+//! client's signature or transport (s3kms re-signs and re-frames), or about the upstream's
+//! identity (s3kms answers with its own request id). Everything else — metadata, conditionals,
+//! ranges, tagging, copy sources, status codes, XML bodies, ETags — passes unchanged.
+
+use http::Response;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::ResponseBody;
+
+/// Request headers that describe the client's signature, framing or connection.
+const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-security-token",
+    "x-amz-decoded-content-length",
+    "x-amz-trailer",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "date",
+];
+
+/// Response headers that describe the upstream's identity or connection.
+const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "x-amz-request-id",
+    "x-amz-id-2",
+    "server",
+];
+
+/// The headers to send upstream, given the client's.
+///
+/// `checksum_in_trailer` says the client's checksum came in an aws-chunked trailer, which
+/// s3kms verified and does not forward; the algorithm announcement goes with it, or the
+/// upstream would refuse a request that names a checksum it does not carry.
+pub fn request_headers(client: &HeaderMap, checksum_in_trailer: bool) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(client.len());
+    for (name, value) in client {
+        let name_str = name.as_str();
+        if DROPPED_REQUEST_HEADERS.contains(&name_str) {
+            continue;
+        }
+        if checksum_in_trailer && name_str == "x-amz-sdk-checksum-algorithm" {
+            continue;
+        }
+        if name == header::CONTENT_ENCODING {
+            if let Some(value) = without_aws_chunked(value) {
+                headers.append(name.clone(), value);
+            }
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    headers
+}
+
+/// `Content-Encoding` without the `aws-chunked` token, or `None` if nothing is left.
+fn without_aws_chunked(value: &HeaderValue) -> Option<HeaderValue> {
+    let text = value.to_str().ok()?;
+    let rest: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|token| !token.is_empty() && !token.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    if rest.is_empty() {
+        None
+    } else {
+        HeaderValue::from_str(&rest.join(",")).ok()
+    }
+}
+
+/// The client's response, streaming the upstream's body.
+pub fn response(upstream: Response<Incoming>, request_id: &str) -> Response<ResponseBody> {
+    let (parts, body) = upstream.into_parts();
+    let mut response = Response::new(body.map_err(Into::into).boxed_unsync());
+    *response.status_mut() = parts.status;
+    let headers = response.headers_mut();
+    for (name, value) in &parts.headers {
+        if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    stamp(headers, request_id);
+    response
+}
+
+/// Adds s3kms's identity headers to any response.
+pub fn stamp(headers: &mut HeaderMap, request_id: &str) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(HeaderName::from_static("x-amz-request-id"), value.clone());
+        headers.insert(HeaderName::from_static("x-amz-id-2"), value);
+    }
+    headers.insert(header::SERVER, HeaderValue::from_static("s3kms"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_and_framing_headers_are_dropped() {
+        let mut client = HeaderMap::new();
+        client.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=x"),
+        );
+        client.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_static("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+        );
+        client.insert(
+            "content-encoding",
+            HeaderValue::from_static("aws-chunked, gzip"),
+        );
+        client.insert("x-amz-meta-colour", HeaderValue::from_static("blue"));
+        client.insert(
+            "x-amz-sdk-checksum-algorithm",
+            HeaderValue::from_static("CRC32"),
+        );
+        client.insert("range", HeaderValue::from_static("bytes=0-1"));
+        let forwarded = request_headers(&client, true);
+        assert!(forwarded.get("authorization").is_none());
+        assert!(forwarded.get("x-amz-content-sha256").is_none());
+        assert!(forwarded.get("x-amz-sdk-checksum-algorithm").is_none());
+        assert_eq!(forwarded.get("content-encoding").unwrap(), "gzip");
+        assert_eq!(forwarded.get("x-amz-meta-colour").unwrap(), "blue");
+        assert_eq!(forwarded.get("range").unwrap(), "bytes=0-1");
+    }
+
+    #[test]
+    fn lone_aws_chunked_encoding_disappears() {
+        assert!(without_aws_chunked(&HeaderValue::from_static("aws-chunked")).is_none());
+    }
+}

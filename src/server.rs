@@ -1,0 +1,106 @@
+//! The listener and the assembled service (L3).
+//!
+//! Owns: building the service from a [`Config`] (which upstream, which users), accepting
+//! connections, serving HTTP/1.1 and HTTP/2 on them, and draining in-flight requests on
+//! shutdown. `run(listener, service, shutdown)` is the testable entry point: tests bind port 0
+//! and call it directly.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::identity::Users;
+use crate::s3::S3Api;
+use crate::upstream::{Upstream, embedded};
+
+/// How long shutdown waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything one s3kms instance serves.
+pub struct Service {
+    s3: S3Api,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The embedded store could not start (for example, `data_dir` is not writable).
+    #[error("cannot start the embedded store under {path}: {source}")]
+    EmbeddedStore {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+impl Service {
+    /// Builds the service: connects to the configured upstream or starts the embedded store.
+    pub async fn start(config: &Config) -> Result<Service, StartError> {
+        let upstream = match &config.upstream {
+            Some(upstream) => Upstream::new(upstream),
+            None => {
+                let store = embedded::start(&config.data_dir, &config.region)
+                    .await
+                    .map_err(|source| StartError::EmbeddedStore {
+                        path: config.data_dir.clone(),
+                        source,
+                    })?;
+                Upstream::new(&store.upstream)
+            }
+        };
+        let users = Users::from_config(config);
+        Ok(Service {
+            s3: S3Api::new(config, users, upstream),
+        })
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` completes, then drains.
+pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Future<Output = ()>) {
+    let builder = ConnBuilder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let service = Arc::clone(&service);
+        let handler = service_fn(move |request| {
+            let service = Arc::clone(&service);
+            async move { Ok::<_, std::convert::Infallible>(service.s3.handle(request).await) }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(socket), handler)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}");
+    }
+}

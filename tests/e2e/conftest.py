@@ -1,0 +1,267 @@
+"""Fixtures of the end-to-end suite.
+
+`target` is what every S3 test talks to. By default it is s3kms (`target/debug/s3kms`, or
+$S3KMS_BIN) started once per upstream kind:
+
+* `embedded`  - s3kms with no [upstream] table, serving its embedded store;
+* `seaweedfs` - s3kms in front of a real SeaweedFS (`weed mini`, one per session).
+
+With S3KMS_E2E_DIRECT=1 the suite talks straight to SeaweedFS instead (`seaweedfs-direct`),
+to check the test clients themselves; tests marked `proxy_only` are skipped then.
+S3KMS_E2E_TARGETS=embedded (comma-separated) narrows the kinds for a quicker local run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from clients import AwsCli, Rclone, S3cmd, boto3_client, tool
+from servers import S3kms, SeaweedFS, ServerCredentials, log_tail, s3kms_config_toml
+from sigv4_raw import Credentials, RawS3
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DIRECT = os.environ.get("S3KMS_E2E_DIRECT") == "1"
+REGION = "us-east-1"
+ACCOUNT_ID = "111122223333"
+MiB = 1024 * 1024
+
+USERS = {
+    "alice": Credentials("AKIAALICE0000000000", "alice-secret-key-0123456789"),
+    "bob": Credentials("AKIABOB00000000000000", "bob-secret-key-0123456789"),
+}
+# The identity s3kms uses towards SeaweedFS. In proxy mode SeaweedFS knows only this one,
+# so a request that s3kms forwarded without re-signing it fails loudly.
+UPSTREAM_ADMIN = Credentials("seaweed-upstream-admin", "seaweed-upstream-secret-0123456789")
+
+
+def s3kms_binary() -> Path:
+    return Path(os.environ.get("S3KMS_BIN", REPO_ROOT / "target" / "debug" / "s3kms"))
+
+
+def target_kinds() -> list[str]:
+    chosen = os.environ.get("S3KMS_E2E_TARGETS")
+    if chosen:
+        return [kind.strip() for kind in chosen.split(",") if kind.strip()]
+    return ["seaweedfs-direct"] if DIRECT else ["embedded", "seaweedfs"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # In-process boto3 must see neither the machine's AWS_* settings (AWS_CA_BUNDLE is set
+    # here) nor a developer's ~/.aws: clients get everything explicitly.
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if DIRECT and item.get_closest_marker("proxy_only") is not None:
+        pytest.skip("checks s3kms itself; S3KMS_E2E_DIRECT=1 talks to SeaweedFS directly")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.failed:
+        target = getattr(item, "funcargs", {}).get("target")
+        if isinstance(target, Target):
+            for name, path in target.logs.items():
+                report.sections.append((f"{name} log, last lines ({path})", log_tail(path)))
+    return report
+
+
+# --------------------------------------------------------------------------------------
+# Servers
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """An S3 endpoint under test and the users it knows."""
+
+    kind: str
+    endpoint: str
+    through_proxy: bool
+    logs: dict[str, Path] = field(default_factory=dict)
+    region: str = REGION
+    users: dict[str, Credentials] = field(default_factory=lambda: dict(USERS))
+
+    def client(self, user: str = "alice", **options):
+        return boto3_client(self.endpoint, self.users[user], region=self.region, **options)
+
+    def client_with(self, credentials: Credentials, **options):
+        return boto3_client(self.endpoint, credentials, region=self.region, **options)
+
+    def raw(self, user: str = "alice", credentials: Credentials | None = None) -> RawS3:
+        return RawS3(self.endpoint, credentials or self.users[user], self.region)
+
+    def aws_cli(self, workdir: Path, user: str = "alice", *, presign_with_sigv4: bool = False) -> AwsCli:
+        return AwsCli(self.endpoint, self.users[user], workdir, self.region, presign_with_sigv4)
+
+
+def wait_for_first_write(server: SeaweedFS, timeout: float = 30.0) -> None:
+    """SeaweedFS answers before its volume servers take writes: retry a real PUT."""
+    client = boto3_client(server.endpoint, UPSTREAM_ADMIN)
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        failure = server.exited_early()
+        if failure:
+            raise RuntimeError(failure)
+        try:
+            client.create_bucket(Bucket="e2e-readiness-probe")
+            client.put_object(Bucket="e2e-readiness-probe", Key="probe", Body=b"ready")
+            client.delete_object(Bucket="e2e-readiness-probe", Key="probe")
+            client.delete_bucket(Bucket="e2e-readiness-probe")
+            return
+        except Exception as error:  # ClientError, or one of botocore's connection errors
+            last_error = error
+            time.sleep(0.2)
+    raise RuntimeError(
+        f"SeaweedFS took no write within {timeout:.0f} s: {last_error!r}\n{log_tail(server.log_path)}"
+    )
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory):
+    identities = [ServerCredentials("upstream", UPSTREAM_ADMIN.access_key_id, UPSTREAM_ADMIN.secret_access_key)]
+    if DIRECT:
+        identities += [
+            ServerCredentials(name, creds.access_key_id, creds.secret_access_key) for name, creds in USERS.items()
+        ]
+    server = SeaweedFS(Path(tool("weed")), tmp_path_factory.mktemp("seaweedfs"), identities)
+    server.start()
+    try:
+        wait_for_first_write(server)
+        yield server
+    finally:
+        server.stop()
+
+
+def start_s3kms(workdir: Path, upstream: SeaweedFS | None) -> S3kms:
+    binary = s3kms_binary()
+    if not binary.exists():
+        pytest.fail(
+            f"{binary} does not exist: build it with `cargo build` (scripts/test does), "
+            "or set S3KMS_BIN, or run with S3KMS_E2E_DIRECT=1 to test the clients against SeaweedFS",
+            pytrace=False,
+        )
+    config_path = workdir / "s3kms.toml"
+    config_path.write_text(
+        s3kms_config_toml(
+            data_dir=workdir / "data",
+            users=[ServerCredentials(name, c.access_key_id, c.secret_access_key) for name, c in USERS.items()],
+            account_id=ACCOUNT_ID,
+            region=REGION,
+            upstream=None if upstream is None else (upstream.endpoint, ServerCredentials(
+                "upstream", UPSTREAM_ADMIN.access_key_id, UPSTREAM_ADMIN.secret_access_key)),
+        )
+    )
+    process = S3kms(binary, config_path, workdir / "s3kms.stderr.log")
+    process.start()
+    return process
+
+
+@pytest.fixture(scope="session", params=target_kinds())
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    kind = request.param
+    if kind == "seaweedfs-direct":
+        server = request.getfixturevalue("seaweedfs")
+        yield Target(kind, server.endpoint, through_proxy=False, logs={"seaweedfs": server.log_path})
+        return
+    if kind not in ("embedded", "seaweedfs"):
+        raise ValueError(f"unknown target kind {kind!r} in S3KMS_E2E_TARGETS")
+    upstream = request.getfixturevalue("seaweedfs") if kind == "seaweedfs" else None
+    process = start_s3kms(tmp_path_factory.mktemp(f"s3kms-{kind}"), upstream)
+    logs = {"s3kms stderr": process.log_path}
+    if upstream is not None:
+        logs["seaweedfs"] = upstream.log_path
+    try:
+        yield Target(kind, process.endpoint, through_proxy=True, logs=logs)
+    finally:
+        process.stop()
+
+
+# --------------------------------------------------------------------------------------
+# Per-test helpers
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3(target: Target):
+    """boto3 as alice."""
+    return target.client("alice")
+
+
+def unique_bucket_name(test_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
+    return f"e2e-{slug}-{secrets.token_hex(4)}"
+
+
+def empty_and_delete_bucket(client, bucket: str) -> None:
+    """Best effort: the bucket may already be gone, or the test may have broken it."""
+    try:
+        for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    except ClientError:
+        pass
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket):
+            keys = [{"Key": entry["Key"]} for entry in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        client.delete_bucket(Bucket=bucket)
+    except ClientError:
+        pass
+
+
+@pytest.fixture
+def make_bucket(request: pytest.FixtureRequest, s3):
+    """Create more buckets with unique names, all deleted at the end of the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = unique_bucket_name(request.node.name)
+        s3.create_bucket(Bucket=name)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        empty_and_delete_bucket(s3, name)
+
+
+@pytest.fixture
+def bucket(make_bucket) -> str:
+    """A fresh, empty bucket owned by alice."""
+    return make_bucket()
+
+
+@pytest.fixture(scope="session")
+def big_payload() -> bytes:
+    """About 20 MiB of random bytes, not a multiple of any part or chunk size."""
+    return os.urandom(20 * MiB + 12345)
+
+
+@pytest.fixture
+def aws_cli(target: Target, tmp_path: Path) -> AwsCli:
+    return target.aws_cli(tmp_path)
+
+
+@pytest.fixture
+def s3cmd(target: Target, tmp_path: Path) -> S3cmd:
+    return S3cmd(target.endpoint, target.users["alice"], tmp_path, target.region)
+
+
+@pytest.fixture
+def rclone(target: Target, tmp_path: Path) -> Rclone:
+    return Rclone(target.endpoint, target.users["alice"], tmp_path, target.region)

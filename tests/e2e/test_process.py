@@ -1,0 +1,88 @@
+"""The s3kms process itself: refuses a bad config, stops cleanly on SIGTERM, and keeps what
+its embedded store holds across a restart."""
+
+import signal
+import subprocess
+
+import pytest
+
+from clients import boto3_client
+from conftest import ACCOUNT_ID, REGION, USERS, s3kms_binary, start_s3kms
+from servers import LISTENING_LINE, ServerCredentials, s3kms_config_toml
+
+pytestmark = pytest.mark.proxy_only
+
+
+def run_with_config(tmp_path, text: str) -> subprocess.CompletedProcess:
+    binary = s3kms_binary()
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist: build it with `cargo build`", pytrace=False)
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    return subprocess.run(
+        [str(binary), "serve", "--config", str(config)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def valid_config(tmp_path) -> str:
+    return s3kms_config_toml(
+        data_dir=tmp_path / "data",
+        users=[ServerCredentials(name, c.access_key_id, c.secret_access_key) for name, c in USERS.items()],
+        account_id=ACCOUNT_ID,
+        region=REGION,
+        upstream=None,
+    )
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda text: text + "\nthis is not toml ]]\n", id="not-toml"),
+        pytest.param(lambda text: text.replace('listen = "127.0.0.1:0"', 'listen = "not an address"'), id="bad-listen"),
+        pytest.param(lambda text: text + '\n[upstream]\nendpoint = "not a url"\nregion = "us-east-1"\n'
+                     'access_key_id = "a"\nsecret_access_key = "b"\n', id="bad-upstream-endpoint"),
+    ],
+)
+def test_bad_config_exits_non_zero_with_a_message(tmp_path, spoil):
+    result = run_with_config(tmp_path, spoil(valid_config(tmp_path)))
+
+    assert result.returncode != 0, result
+    assert result.stderr.strip(), "s3kms gave no reason on stderr"
+    assert not any(LISTENING_LINE.match(line) for line in result.stdout.splitlines()), result.stdout
+
+
+def test_missing_config_file_exits_non_zero(tmp_path):
+    binary = s3kms_binary()
+    if not binary.exists():
+        pytest.fail(f"{binary} does not exist: build it with `cargo build`", pytrace=False)
+    result = subprocess.run(
+        [str(binary), "serve", "--config", str(tmp_path / "absent.toml")],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+    )
+
+    assert result.returncode != 0
+    assert result.stderr.strip()
+
+
+def test_sigterm_exits_cleanly_and_the_embedded_store_survives_a_restart(tmp_path):
+    first = start_s3kms(tmp_path, upstream=None)
+    try:
+        client = boto3_client(first.endpoint, USERS["alice"])
+        client.create_bucket(Bucket="e2e-restart")
+        client.put_object(Bucket="e2e-restart", Key="kept", Body=b"survives a restart")
+        first.process.send_signal(signal.SIGTERM)
+        status = first.process.wait(timeout=15)
+    finally:
+        first.stop()
+    assert status == 0, f"exit status {status} after SIGTERM"
+
+    second = start_s3kms(tmp_path, upstream=None)
+    try:
+        client = boto3_client(second.endpoint, USERS["alice"])
+        assert client.get_object(Bucket="e2e-restart", Key="kept")["Body"].read() == b"survives a restart"
+    finally:
+        second.stop()
