@@ -1,0 +1,275 @@
+//! Proxy vs direct upstream, side by side in one run: PUT and GET throughput, the proxy's CPU
+//! time per byte, and its resident memory while it streams objects of growing size.
+//!
+//! Run: `cargo bench --bench proxy` (all sizes), or `cargo bench --bench proxy -- 1MiB 256MiB`
+//! for a subset (sizes: 1KiB, 1MiB, 256MiB, 2GiB).
+//!
+//! Set-up: an s3s-fs store runs inside this process on a temporary directory (the upstream);
+//! the real `s3kms` binary runs as a child process in front of it. The client is a plain
+//! hyper client that signs with `UNSIGNED-PAYLOAD`, so neither path pays for payload hashing
+//! on the client side. "direct" sends the same requests straight to the store. The proxy's
+//! CPU time comes from `/proc/<pid>/stat`, its memory from `/proc/<pid>/status` sampled every
+//! 10 ms during each transfer.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use s3kms::sigv4::{AmzDate, OutgoingRequest, PayloadHash, SecretKey, Signer};
+use s3kms::upstream::{BoxError, UpstreamBody};
+
+const ACCESS_KEY: &str = "AKIABENCH0000000";
+const SECRET: &str = "bench-secret-0123456789";
+const UPSTREAM_KEY: &str = "upstreamak";
+const UPSTREAM_SECRET: &str = "upstream-secret-0123456789";
+const FRAME: usize = 1 << 20;
+
+fn main() {
+    let sizes: Vec<(String, u64)> = parse_sizes();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let upstream = start_upstream(dir.path()).await;
+        let proxy = Proxy::start(dir.path(), upstream);
+        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let signer = Signer::new(ACCESS_KEY, SecretKey::new(SECRET), "us-east-1", "s3");
+        let upstream_signer = Signer::new(UPSTREAM_KEY, SecretKey::new(UPSTREAM_SECRET), "us-east-1", "s3");
+        let direct = Target { client: client.clone(), authority: upstream.to_string(), signer: upstream_signer };
+        let proxied = Target { client, authority: proxy.authority.clone(), signer };
+        direct.send(Method::PUT, "/bench", 0).await;
+        println!("s3kms proxy bench: proxy pid {}, upstream s3s-fs at {upstream}", proxy.child.id());
+        println!("idle proxy RSS: {:.1} MiB", rss_kib(proxy.child.id()) as f64 / 1024.0);
+        println!("| size | op | path | requests | wall MB/s | median ms | proxy CPU s | GB per proxy CPU-s | proxy peak RSS MiB |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for (label, size) in &sizes {
+            let count = if *size <= 1 << 20 { 200 } else { 1 };
+            for op in [Method::PUT, Method::GET] {
+                for (path, target) in [("direct", &direct), ("s3kms", &proxied)] {
+                    let row = measure(target, &op, *size, count, proxy.child.id()).await;
+                    println!(
+                        "| {label} | {op} | {path} | {count} | {:.1} | {:.2} | {:.3} | {} | {} |",
+                        row.megabytes_per_second,
+                        row.median_ms,
+                        row.proxy_cpu_seconds,
+                        if path == "s3kms" { format!("{:.2}", row.gigabytes_per_cpu_second) } else { "–".into() },
+                        if path == "s3kms" { format!("{:.1}", row.peak_rss_kib as f64 / 1024.0) } else { "–".into() },
+                    );
+                }
+            }
+        }
+        drop(proxy);
+    });
+}
+
+struct Row {
+    megabytes_per_second: f64,
+    median_ms: f64,
+    proxy_cpu_seconds: f64,
+    gigabytes_per_cpu_second: f64,
+    peak_rss_kib: u64,
+}
+
+async fn measure(target: &Target, op: &Method, size: u64, count: usize, pid: u32) -> Row {
+    let key = format!("/bench/object-{size}");
+    let sampler = RssSampler::start(pid);
+    let cpu_before = cpu_seconds(pid);
+    let mut latencies = Vec::with_capacity(count);
+    let started = Instant::now();
+    for _ in 0..count {
+        let one = Instant::now();
+        let moved = target.send(op.clone(), &key, if *op == Method::PUT { size } else { 0 }).await;
+        assert_eq!(moved, size, "{op} {key} moved {moved} bytes");
+        latencies.push(one.elapsed().as_secs_f64() * 1000.0);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let proxy_cpu_seconds = cpu_seconds(pid) - cpu_before;
+    latencies.sort_by(f64::total_cmp);
+    let bytes = size as f64 * count as f64;
+    Row {
+        megabytes_per_second: bytes / wall / 1e6,
+        median_ms: latencies[latencies.len() / 2],
+        proxy_cpu_seconds,
+        gigabytes_per_cpu_second: if proxy_cpu_seconds > 0.0 { bytes / 1e9 / proxy_cpu_seconds } else { 0.0 },
+        peak_rss_kib: sampler.stop(),
+    }
+}
+
+struct Target {
+    client: Client<HttpConnector, UpstreamBody>,
+    authority: String,
+    signer: Signer,
+}
+
+impl Target {
+    /// Sends one request; returns the body bytes sent (PUT) or received (GET).
+    async fn send(&self, method: Method, path: &str, size: u64) -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64;
+        let date = AmzDate::from_unix_seconds(now).expect("date");
+        let length = size.to_string();
+        let headers: Vec<(&str, &str)> = if method == Method::PUT { vec![("content-length", &length)] } else { vec![] };
+        let outgoing = OutgoingRequest {
+            method: method.as_str(),
+            path,
+            query: "",
+            host: &self.authority,
+            headers: &headers,
+            payload: PayloadHash::Unsigned,
+        };
+        let signed = self.signer.sign(&outgoing, date).expect("sign");
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(format!("http://{}{path}", self.authority))
+            .header("host", &self.authority)
+            .header("x-amz-date", &signed.amz_date)
+            .header("x-amz-content-sha256", &signed.content_sha256)
+            .header("authorization", &signed.authorization);
+        if method == Method::PUT {
+            request = request.header("content-length", size);
+        }
+        let request = request.body(generated_body(size)).expect("request");
+        let response = self.client.request(request).await.expect("response");
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut received = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.expect("body").into_data() {
+                received += data.len() as u64;
+            }
+        }
+        assert!(status.is_success(), "{method} {path}: {status}");
+        if method == Method::PUT { size } else { received }
+    }
+}
+
+/// `size` bytes in 1 MiB frames that share one buffer (the client must not be the bottleneck).
+fn generated_body(size: u64) -> UpstreamBody {
+    let block = Bytes::from(vec![0x5a; FRAME]);
+    let frames = (0..size.div_ceil(FRAME as u64)).map(move |index| {
+        let length = (size - index * FRAME as u64).min(FRAME as u64) as usize;
+        Ok::<_, BoxError>(Frame::data(block.slice(..length)))
+    });
+    StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
+}
+
+async fn start_upstream(dir: &std::path::Path) -> std::net::SocketAddr {
+    let root = dir.join("store");
+    std::fs::create_dir_all(&root).expect("store dir");
+    let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs");
+    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(UPSTREAM_KEY, UPSTREAM_SECRET));
+    let service = builder.build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        while let Ok((socket, _)) = listener.accept().await {
+            let _ = socket.set_nodelay(true);
+            let connection = server.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+            tokio::spawn(connection);
+        }
+    });
+    address
+}
+
+struct Proxy {
+    child: Child,
+    authority: String,
+}
+
+impl Proxy {
+    fn start(dir: &std::path::Path, upstream: std::net::SocketAddr) -> Proxy {
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[users]]\nname = \"bench\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET}\"\n[upstream]\nendpoint = \"http://{upstream}\"\naccess_key_id = \"{UPSTREAM_KEY}\"\nsecret_access_key = \"{UPSTREAM_SECRET}\"\n",
+                dir.join("proxy-data").display()
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_s3kms"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("S3KMS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start s3kms");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("ready line");
+        let authority = line.trim().rsplit("http://").next().expect("address").to_owned();
+        Proxy { child, authority }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Samples a process's RSS every 10 ms; `stop` returns the peak in KiB.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
+        let thread = {
+            let (stop, peak) = (Arc::clone(&stop), Arc::clone(&peak));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        RssSampler { stop, peak, thread }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds of a process so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    ticks as f64 / 100.0
+}
+
+fn parse_sizes() -> Vec<(String, u64)> {
+    let all = [("1KiB", 1u64 << 10), ("1MiB", 1 << 20), ("256MiB", 256 << 20), ("2GiB", 2 << 30)];
+    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    all.iter()
+        .filter(|(label, _)| wanted.is_empty() || wanted.iter().any(|w| w == label))
+        .map(|(label, size)| ((*label).to_owned(), *size))
+        .collect()
+}
