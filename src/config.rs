@@ -163,13 +163,13 @@ impl Config {
         let region = raw.region.unwrap_or_else(|| "us-east-1".to_owned());
         check_region("region", &region)?;
         let domain = raw.domain.filter(|d| !d.is_empty());
-        if let Some(domain) = &domain {
-            if domain.contains('/') || domain.contains(':') {
-                return Err(invalid(
-                    "domain",
-                    "must be a bare host name like s3.example.com",
-                ));
-            }
+        if let Some(domain) = &domain
+            && (domain.contains('/') || domain.contains(':'))
+        {
+            return Err(invalid(
+                "domain",
+                "must be a bare host name like s3.example.com",
+            ));
         }
         let users = validate_users(raw.users)?;
         let upstream = raw

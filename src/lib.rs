@@ -1,14 +1,16 @@
 //! s3kms: an S3-compatible encrypting proxy with an embedded, AWS-compatible KMS.
 //!
 //! The layers, bottom to top (nothing points up; see `DESIGN.md`):
-//! - L0 pure core: [`sigv4`], [`checksum`];
+//! - L0 pure core: [`sigv4`], [`policy`], [`checksum`], [`crypto`];
 //! - L1 domain: [`identity`], [`upstream`];
 //! - L2 inbound APIs: [`s3`];
 //! - L3 bootstrap: [`config`], [`server`], and the `s3kms` binary.
 
 pub mod checksum;
 pub mod config;
+pub mod crypto;
 pub mod identity;
+pub mod policy;
 pub mod s3;
 pub mod server;
 pub mod sigv4;

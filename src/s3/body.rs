@@ -206,18 +206,17 @@ impl VerifiedBody {
                 });
             }
         }
-        if let Some((hasher, expected)) = self.md5.take() {
-            if hasher.finalize()[..] != expected[..] {
-                return Err(S3Error::BadDigest {
-                    message: "The Content-MD5 you specified did not match what we received."
-                        .to_owned(),
-                });
-            }
+        if let Some((hasher, expected)) = self.md5.take()
+            && hasher.finalize()[..] != expected[..]
+        {
+            return Err(S3Error::BadDigest {
+                message: "The Content-MD5 you specified did not match what we received.".to_owned(),
+            });
         }
-        if let Some((hasher, algorithm, expected)) = self.checksum.take() {
-            if hasher.finish() != expected {
-                return Err(checksum_mismatch(algorithm));
-            }
+        if let Some((hasher, algorithm, expected)) = self.checksum.take()
+            && hasher.finish() != expected
+        {
+            return Err(checksum_mismatch(algorithm));
         }
         Ok(())
     }
@@ -245,10 +244,10 @@ impl Body for VerifiedBody {
             }
             match ready!(Pin::new(&mut this.source).poll_frame(cx)) {
                 Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if let Err(error) = this.accept(data) {
-                            return this.fail(error);
-                        }
+                    if let Ok(data) = frame.into_data()
+                        && let Err(error) = this.accept(data)
+                    {
+                        return this.fail(error);
                     }
                 }
                 Some(Err(_)) => return this.fail(S3Error::IncompleteBody),

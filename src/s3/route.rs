@@ -39,14 +39,14 @@ pub fn resolve(
     let Some(path) = path.strip_prefix('/') else {
         return Err(invalid_uri());
     };
-    if let (Some(host), Some(domain)) = (host, domain) {
-        if let Some(bucket) = virtual_host_bucket(host, domain) {
-            let key = (!path.is_empty()).then(|| path.to_owned());
-            return Ok(S3Address {
-                bucket: Some(bucket.to_owned()),
-                key,
-            });
-        }
+    if let (Some(host), Some(domain)) = (host, domain)
+        && let Some(bucket) = virtual_host_bucket(host, domain)
+    {
+        let key = (!path.is_empty()).then(|| path.to_owned());
+        return Ok(S3Address {
+            bucket: Some(bucket.to_owned()),
+            key,
+        });
     }
     if path.is_empty() {
         return Ok(S3Address {
