@@ -86,7 +86,9 @@ async fn measure(target: &Target, op: &Method, size: u64, count: usize, pid: u32
     let started = Instant::now();
     for _ in 0..count {
         let one = Instant::now();
-        let moved = target.send(op.clone(), &key, if *op == Method::PUT { size } else { 0 }).await;
+        let moved = target
+            .send(op.clone(), &key, if *op == Method::PUT { size } else { 0 })
+            .await;
         assert_eq!(moved, size, "{op} {key} moved {moved} bytes");
         latencies.push(one.elapsed().as_secs_f64() * 1000.0);
     }
@@ -98,7 +100,11 @@ async fn measure(target: &Target, op: &Method, size: u64, count: usize, pid: u32
         megabytes_per_second: bytes / wall / 1e6,
         median_ms: latencies[latencies.len() / 2],
         proxy_cpu_seconds,
-        gigabytes_per_cpu_second: if proxy_cpu_seconds > 0.0 { bytes / 1e9 / proxy_cpu_seconds } else { 0.0 },
+        gigabytes_per_cpu_second: if proxy_cpu_seconds > 0.0 {
+            bytes / 1e9 / proxy_cpu_seconds
+        } else {
+            0.0
+        },
         peak_rss_kib: sampler.stop(),
     }
 }
@@ -112,10 +118,17 @@ struct Target {
 impl Target {
     /// Sends one request; returns the body bytes sent (PUT) or received (GET).
     async fn send(&self, method: Method, path: &str, size: u64) -> u64 {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
         let date = AmzDate::from_unix_seconds(now).expect("date");
         let length = size.to_string();
-        let headers: Vec<(&str, &str)> = if method == Method::PUT { vec![("content-length", &length)] } else { vec![] };
+        let headers: Vec<(&str, &str)> = if method == Method::PUT {
+            vec![("content-length", &length)]
+        } else {
+            vec![]
+        };
         let outgoing = OutgoingRequest {
             method: method.as_str(),
             path,
@@ -146,7 +159,11 @@ impl Target {
             }
         }
         assert!(status.is_success(), "{method} {path}: {status}");
-        if method == Method::PUT { size } else { received }
+        if method == Method::PUT {
+            size
+        } else {
+            received
+        }
     }
 }
 
@@ -165,15 +182,22 @@ async fn start_upstream(dir: &std::path::Path) -> std::net::SocketAddr {
     std::fs::create_dir_all(&root).expect("store dir");
     let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs");
     let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(UPSTREAM_KEY, UPSTREAM_SECRET));
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(
+        UPSTREAM_KEY,
+        UPSTREAM_SECRET,
+    ));
     let service = builder.build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
         let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         while let Ok((socket, _)) = listener.accept().await {
             let _ = socket.set_nodelay(true);
-            let connection = server.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+            let connection = server
+                .serve_connection(TokioIo::new(socket), service.clone())
+                .into_owned();
             tokio::spawn(connection);
         }
     });
@@ -205,8 +229,15 @@ impl Proxy {
             .expect("start s3kms");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("ready line");
-        let authority = line.trim().rsplit("http://").next().expect("address").to_owned();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("ready line");
+        let authority = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .expect("address")
+            .to_owned();
         Proxy { child, authority }
     }
 }
@@ -260,14 +291,28 @@ fn rss_kib(pid: u32) -> u64 {
 /// User + system CPU seconds of a process so far.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
     ticks as f64 / 100.0
 }
 
 fn parse_sizes() -> Vec<(String, u64)> {
-    let all = [("1KiB", 1u64 << 10), ("1MiB", 1 << 20), ("256MiB", 256 << 20), ("2GiB", 2 << 30)];
-    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let all = [
+        ("1KiB", 1u64 << 10),
+        ("1MiB", 1 << 20),
+        ("256MiB", 256 << 20),
+        ("2GiB", 2 << 30),
+    ];
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     all.iter()
         .filter(|(label, _)| wanted.is_empty() || wanted.iter().any(|w| w == label))
         .map(|(label, size)| ((*label).to_owned(), *size))
