@@ -97,6 +97,12 @@ pub enum S3Error {
     /// A body-carrying request without a length.
     #[error("You must provide the Content-Length HTTP header.")]
     MissingContentLength,
+    /// A conditional request whose condition does not hold.
+    #[error("At least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed {
+        /// The header that failed, e.g. `If-Match`.
+        condition: &'static str,
+    },
     /// A request that is well-formed HTTP but not a valid S3 request.
     #[error("{message}")]
     InvalidRequest {
@@ -160,6 +166,7 @@ impl S3Error {
             S3Error::InvalidDigest => "InvalidDigest",
             S3Error::IncompleteBody => "IncompleteBody",
             S3Error::MissingContentLength => "MissingContentLength",
+            S3Error::PreconditionFailed { .. } => "PreconditionFailed",
             S3Error::InvalidRequest { .. } => "InvalidRequest",
             S3Error::InvalidArgument { .. } => "InvalidArgument",
             S3Error::MalformedBody { .. } => "IncompleteBody",
@@ -189,6 +196,7 @@ impl S3Error {
             | S3Error::InvalidArgument { .. }
             | S3Error::MalformedBody { .. } => StatusCode::BAD_REQUEST,
             S3Error::MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            S3Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             S3Error::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
             S3Error::ServiceUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             S3Error::InternalError { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -242,6 +250,9 @@ impl S3Error {
                 ("ClientComputedContentSHA256", client.clone()),
                 ("S3ComputedContentSHA256", computed.clone()),
             ],
+            S3Error::PreconditionFailed { condition } => {
+                vec![("Condition", (*condition).to_owned())]
+            }
             S3Error::InvalidArgument { name, value, .. } => {
                 vec![
                     ("ArgumentName", name.clone()),

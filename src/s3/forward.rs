@@ -101,6 +101,22 @@ pub fn response(upstream: Response<Incoming>, request_id: &str) -> Response<Resp
     response
 }
 
+/// A `304 Not Modified` for an object response: its validators, no body.
+pub fn not_modified(upstream: Response<Incoming>, request_id: &str) -> Response<ResponseBody> {
+    const KEPT: &[&str] = &["etag", "last-modified", "cache-control", "expires"];
+    let mut response = Response::new(super::full_body(bytes::Bytes::new()));
+    *response.status_mut() = http::StatusCode::NOT_MODIFIED;
+    for name in KEPT {
+        if let Some(value) = upstream.headers().get(*name) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value.clone());
+        }
+    }
+    stamp(response.headers_mut(), request_id);
+    response
+}
+
 /// Adds s3kms's identity headers to any response.
 pub fn stamp(headers: &mut HeaderMap, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {

@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod body;
+mod conditional;
 pub mod error;
 mod forward;
 pub mod route;
@@ -149,6 +150,19 @@ impl S3Api {
                     detail: error.to_string(),
                 })
         })?;
+        let reads_object =
+            address.key.is_some() && (parts.method == Method::GET || parts.method == Method::HEAD);
+        if reads_object && response.status().is_success() {
+            match conditional::evaluate(&parts.headers, response.headers()) {
+                conditional::Outcome::Proceed => {}
+                conditional::Outcome::NotModified => {
+                    return Ok(forward::not_modified(response, request_id));
+                }
+                conditional::Outcome::PreconditionFailed(condition) => {
+                    return Err(S3Error::PreconditionFailed { condition });
+                }
+            }
+        }
         Ok(forward::response(response, request_id))
     }
 }

@@ -1,5 +1,5 @@
 """The real S3 clients the tests drive: boto3 in-process; the aws CLI, s3cmd and rclone
-as subprocesses from the test venv.
+as subprocesses from the test venv; urllib for presigned URLs, as a browser or curl would.
 
 Every client gets its credentials and settings explicitly. Nothing is read from the
 developer's ~/.aws, ~/.s3cfg or rclone config, and inherited AWS_* variables (the machine
@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
-from sigv4_raw import Credentials
+from sigv4_raw import Credentials, RawResponse
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -38,9 +41,9 @@ def boto3_client(
     *,
     region: str = "us-east-1",
     signature_version: str = "s3v4",
-    max_attempts: int = 1,
+    total_attempts: int = 1,
 ):
-    """A path-style boto3 S3 client. `max_attempts=1` means no retries, so a transient
+    """A path-style boto3 S3 client. `total_attempts=1` means no retries, so a transient
     proxy error fails the test instead of being papered over."""
     session = boto3.session.Session(
         aws_access_key_id=credentials.access_key_id,
@@ -53,11 +56,49 @@ def boto3_client(
         config=Config(
             signature_version=signature_version,
             s3={"addressing_style": "path"},
-            retries={"max_attempts": max_attempts, "mode": "standard"},
+            # botocore's `max_attempts` counts retries; `total_max_attempts` counts attempts.
+            retries={"total_max_attempts": total_attempts, "mode": "standard"},
             connect_timeout=10,
             read_timeout=120,
         ),
     )
+
+
+def require_request_id(http_response, **_) -> None:
+    """botocore `after-call` hook: every response of the server under test, error or not,
+    must carry x-amz-request-id."""
+    if not http_response.headers.get("x-amz-request-id"):
+        raise AssertionError(
+            f"HTTP {http_response.status_code} response without x-amz-request-id: "
+            f"{dict(http_response.headers)!r} {http_response.content[:300]!r}"
+        )
+
+
+# No proxies from the environment: the tests talk to 127.0.0.1 only.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def fetch(url: str, method: str = "GET", data: bytes | None = None) -> RawResponse:
+    """urllib as a user would call it; HTTP errors are returned, not raised."""
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with OPENER.open(request, timeout=60) as response:
+            return RawResponse(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        return RawResponse(error.code, error.headers, error.read())
+
+
+def query_names(url: str) -> set[str]:
+    return {name for name, _ in urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)}
+
+
+def tamper_query(url: str, name: str) -> str:
+    """Change the first character of one query parameter's value to another digit, so the
+    value differs even to a case-insensitive reader of hex."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    changed = [(n, ("0" if v[0] != "0" else "1") + v[1:]) if n == name else (n, v) for n, v in query]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(changed)))
 
 
 def run(command: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -23,8 +23,11 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from clients import AwsCli, Rclone, S3cmd, boto3_client, tool
-from servers import S3kms, SeaweedFS, ServerCredentials, log_tail, s3kms_config_toml
+# Plain `assert` in the helper modules reports values, as in the tests themselves.
+pytest.register_assert_rewrite("s3_expect", "clients")
+
+from clients import AwsCli, Rclone, S3cmd, boto3_client, require_request_id, tool
+from servers import S3kms, SeaweedFS, ServerCredentials, ServerExitedEarly, log_tail, s3kms_config_toml
 from sigv4_raw import Credentials, RawS3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,10 +43,28 @@ USERS = {
 # The identity s3kms uses towards SeaweedFS. In proxy mode SeaweedFS knows only this one,
 # so a request that s3kms forwarded without re-signing it fails loudly.
 UPSTREAM_ADMIN = Credentials("seaweed-upstream-admin", "seaweed-upstream-secret-0123456789")
+# Logs of the servers running now (s3kms, SeaweedFS), for the failure report.
+LIVE_LOGS: set[Path] = set()
 
 
 def s3kms_binary() -> Path:
     return Path(os.environ.get("S3KMS_BIN", REPO_ROOT / "target" / "debug" / "s3kms"))
+
+
+# Features an upstream store itself lacks, per target kind: test name -> reason. These
+# tests still run, as xfail(strict=True): once s3kms answers them itself, they pass,
+# pytest reports XPASS(strict) as a failure, and the line must go. Only a gap of the store
+# belongs here, never a proxy bug. (s3s-fs 0.14.1 is the embedded store: backends.md 1b.)
+UPSTREAM_GAPS: dict[str, dict[str, str]] = {
+    "embedded": {
+        "test_object_tagging": "s3s-fs 0.14.1 has no object tagging (GetObjectTagging is 501)",
+        "test_list_multipart_uploads": "s3s-fs 0.14.1: ListMultipartUploads is 501",
+        "test_list_parts": "s3s-fs 0.14.1: ListParts returns no part ETags",
+        "test_finished_uploads_are_gone": "s3s-fs 0.14.1: ListParts still answers after Complete/Abort",
+        "test_conditional_get_on_etag": "s3s-fs 0.14.1 ignores If-Match / If-None-Match on GET",
+        "test_conditional_get_on_date": "s3s-fs 0.14.1 ignores If-Modified-Since / If-Unmodified-Since on GET",
+    },
+}
 
 
 def target_kinds() -> list[str]:
@@ -62,9 +83,29 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
+def skip_proxy_only_in_direct_mode(item: pytest.Item) -> None:
     if DIRECT and item.get_closest_marker("proxy_only") is not None:
         pytest.skip("checks s3kms itself; S3KMS_E2E_DIRECT=1 talks to SeaweedFS directly")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        kind = callspec.params.get("target") if callspec else None
+        reason = UPSTREAM_GAPS.get(kind, {}).get(getattr(item, "originalname", item.name))
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=f"upstream gap: {reason}", strict=True))
+
+
+LOG_OFFSETS = pytest.StashKey[dict[Path, int]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Remember how long each server log was when the test started, so that a failure
+    shows only the lines the test caused."""
+    skip_proxy_only_in_direct_mode(item)
+    item.stash[LOG_OFFSETS] = {path: path.stat().st_size for path in LIVE_LOGS if path.exists()}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -73,8 +114,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.failed:
         target = getattr(item, "funcargs", {}).get("target")
         if isinstance(target, Target):
+            offsets = item.stash.get(LOG_OFFSETS, {})
             for name, path in target.logs.items():
-                report.sections.append((f"{name} log, last lines ({path})", log_tail(path)))
+                report.sections.append(
+                    (f"{name} log during this test ({path})", log_tail(path, since=offsets.get(path, 0)))
+                )
     return report
 
 
@@ -95,10 +139,13 @@ class Target:
     users: dict[str, Credentials] = field(default_factory=lambda: dict(USERS))
 
     def client(self, user: str = "alice", **options):
-        return boto3_client(self.endpoint, self.users[user], region=self.region, **options)
+        """boto3 as a configured user; every response must carry x-amz-request-id."""
+        return self.client_with(self.users[user], **options)
 
     def client_with(self, credentials: Credentials, **options):
-        return boto3_client(self.endpoint, credentials, region=self.region, **options)
+        client = boto3_client(self.endpoint, credentials, region=self.region, **options)
+        client.meta.events.register("after-call.s3", require_request_id)
+        return client
 
     def raw(self, user: str = "alice", credentials: Credentials | None = None) -> RawS3:
         return RawS3(self.endpoint, credentials or self.users[user], self.region)
@@ -115,7 +162,7 @@ def wait_for_first_write(server: SeaweedFS, timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         failure = server.exited_early()
         if failure:
-            raise RuntimeError(failure)
+            raise ServerExitedEarly(failure)
         try:
             client.create_bucket(Bucket="e2e-readiness-probe")
             client.put_object(Bucket="e2e-readiness-probe", Key="probe", Body=b"ready")
@@ -137,16 +184,31 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory):
         identities += [
             ServerCredentials(name, creds.access_key_id, creds.secret_access_key) for name, creds in USERS.items()
         ]
-    server = SeaweedFS(Path(tool("weed")), tmp_path_factory.mktemp("seaweedfs"), identities)
-    server.start()
+    # Ports are picked free but released before weed binds them; if another process takes
+    # one meanwhile, weed exits at once and a second try picks new ports.
+    for attempt in (1, 2):
+        server = SeaweedFS(Path(tool("weed")), tmp_path_factory.mktemp("seaweedfs"), identities)
+        server.start()
+        try:
+            wait_for_first_write(server)
+            break
+        except ServerExitedEarly:
+            server.stop()
+            if attempt == 2:
+                raise
+        except BaseException:
+            server.stop()
+            raise
+    LIVE_LOGS.add(server.log_path)
     try:
-        wait_for_first_write(server)
         yield server
     finally:
         server.stop()
+        LIVE_LOGS.discard(server.log_path)
 
 
-def start_s3kms(workdir: Path, upstream: SeaweedFS | None) -> S3kms:
+def require_s3kms_binary() -> Path:
+    """The binary under test; its absence fails the tests (it never skips them)."""
     binary = s3kms_binary()
     if not binary.exists():
         pytest.fail(
@@ -154,6 +216,11 @@ def start_s3kms(workdir: Path, upstream: SeaweedFS | None) -> S3kms:
             "or set S3KMS_BIN, or run with S3KMS_E2E_DIRECT=1 to test the clients against SeaweedFS",
             pytrace=False,
         )
+    return binary
+
+
+def start_s3kms(workdir: Path, upstream: SeaweedFS | None) -> S3kms:
+    binary = require_s3kms_binary()
     config_path = workdir / "s3kms.toml"
     config_path.write_text(
         s3kms_config_toml(
@@ -179,8 +246,10 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return
     if kind not in ("embedded", "seaweedfs"):
         raise ValueError(f"unknown target kind {kind!r} in S3KMS_E2E_TARGETS")
+    require_s3kms_binary()
     upstream = request.getfixturevalue("seaweedfs") if kind == "seaweedfs" else None
     process = start_s3kms(tmp_path_factory.mktemp(f"s3kms-{kind}"), upstream)
+    LIVE_LOGS.add(process.log_path)
     logs = {"s3kms stderr": process.log_path}
     if upstream is not None:
         logs["seaweedfs"] = upstream.log_path
@@ -188,6 +257,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield Target(kind, process.endpoint, through_proxy=True, logs=logs)
     finally:
         process.stop()
+        LIVE_LOGS.discard(process.log_path)
 
 
 # --------------------------------------------------------------------------------------

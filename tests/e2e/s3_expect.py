@@ -51,8 +51,15 @@ def assert_s3_error(response: RawResponse, status: int, code: str, message: str 
 
 def assert_absent(client, bucket: str, key: str) -> None:
     """A valid user sees no object under `key`: HEAD is 404 and the listing lacks it."""
-    error = client_error(lambda: client.head_object(Bucket=bucket, Key=key))
-    assert status_of(error) == 404, error.response
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        assert status_of(error) == 404, error.response
+    else:
+        pytest.fail(
+            f"{bucket}/{key} was stored ({head['ContentLength']} bytes, ETag {head.get('ETag')}) "
+            "although the request that would have written it was refused"
+        )
     listed = client.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
     assert [entry["Key"] for entry in listed if entry["Key"] == key] == []
 

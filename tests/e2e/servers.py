@@ -24,9 +24,16 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 LISTENING_LINE = re.compile(r"^s3kms listening on (http://127\.0\.0\.1:(\d+))$")
 
 
-def log_tail(path: Path, lines: int = 120) -> str:
+class ServerExitedEarly(RuntimeError):
+    """A server process ended before it was ready (a port taken meanwhile, for one)."""
+
+
+def log_tail(path: Path, lines: int = 120, since: int = 0) -> str:
+    """The last `lines` lines of a log, from byte offset `since` on, without colours."""
     try:
-        text = path.read_text(errors="replace")
+        with path.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
     except FileNotFoundError:
         return f"(no log at {path})"
     text = ANSI_ESCAPE.sub("", text)

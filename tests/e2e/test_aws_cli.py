@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from clients import fetch, query_names
 from conftest import unique_bucket_name
 from s3_expect import assert_absent, assert_stored
-from test_presign import fetch, query_names
 
 MiB = 1024 * 1024
 

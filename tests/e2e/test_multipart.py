@@ -14,17 +14,12 @@ def upload_ids(client, bucket: str) -> list[str]:
 
 def test_multipart_upload(s3, bucket):
     parts_data = [os.urandom(5 * MiB), os.urandom(5 * MiB + 1), os.urandom(100 * KiB)]
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="assembled", ContentType="application/x-parts")["UploadId"]
-    assert upload_id in upload_ids(s3, bucket)
+    created = s3.create_multipart_upload(Bucket=bucket, Key="assembled", ContentType="application/x-parts")
+    upload_id = created["UploadId"]
 
     etags = [
         s3.upload_part(Bucket=bucket, Key="assembled", UploadId=upload_id, PartNumber=number, Body=data)["ETag"]
         for number, data in enumerate(parts_data, start=1)
-    ]
-
-    listed = s3.list_parts(Bucket=bucket, Key="assembled", UploadId=upload_id)["Parts"]
-    assert [(part["PartNumber"], part["Size"], part["ETag"]) for part in listed] == [
-        (number, len(data), etag) for number, (data, etag) in enumerate(zip(parts_data, etags), start=1)
     ]
 
     completed = s3.complete_multipart_upload(
@@ -41,12 +36,29 @@ def test_multipart_upload(s3, bucket):
     head = s3.head_object(Bucket=bucket, Key="assembled")
     assert head["ETag"] == completed["ETag"]
     assert head["ContentType"] == "application/x-parts"
-    assert upload_id not in upload_ids(s3, bucket)
 
     # A range that straddles the boundary between part 1 and part 2.
     boundary = 5 * MiB
     straddling = read_object(s3, bucket, "assembled", Range=f"bytes={boundary - 10}-{boundary + 9}")
     assert straddling == whole[boundary - 10 : boundary + 10]
+
+
+def test_list_parts(s3, bucket):
+    parts_data = [os.urandom(5 * MiB), os.urandom(1234)]
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="listed")["UploadId"]
+    etags = [
+        s3.upload_part(Bucket=bucket, Key="listed", UploadId=upload_id, PartNumber=number, Body=data)["ETag"]
+        for number, data in enumerate(parts_data, start=1)
+    ]
+
+    listed = s3.list_parts(Bucket=bucket, Key="listed", UploadId=upload_id)["Parts"]
+
+    # Sizes are the plaintext sizes the client sent, whatever the proxy stores.
+    assert [(part["PartNumber"], part["Size"], part.get("ETag")) for part in listed] == [
+        (1, len(parts_data[0]), etags[0]),
+        (2, len(parts_data[1]), etags[1]),
+    ]
+    s3.abort_multipart_upload(Bucket=bucket, Key="listed", UploadId=upload_id)
 
 
 def test_abort_multipart_upload(s3, bucket):
@@ -56,11 +68,43 @@ def test_abort_multipart_upload(s3, bucket):
     aborted = s3.abort_multipart_upload(Bucket=bucket, Key="abandoned", UploadId=upload_id)
 
     assert aborted["ResponseMetadata"]["HTTPStatusCode"] == 204
-    assert upload_id not in upload_ids(s3, bucket)
-    assert_client_error(
-        lambda: s3.list_parts(Bucket=bucket, Key="abandoned", UploadId=upload_id), 404, "NoSuchUpload"
-    )
     assert status_of(client_error(lambda: s3.head_object(Bucket=bucket, Key="abandoned"))) == 404
+
+
+def test_finished_uploads_are_gone(s3, bucket):
+    """After CompleteMultipartUpload or AbortMultipartUpload, the upload id is NoSuchUpload."""
+    completed_id = s3.create_multipart_upload(Bucket=bucket, Key="completed")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="completed", UploadId=completed_id, PartNumber=1, Body=b"only part")
+    etag = part["ETag"]
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="completed", UploadId=completed_id,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]},
+    )
+    aborted_id = s3.create_multipart_upload(Bucket=bucket, Key="aborted")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="aborted", UploadId=aborted_id, PartNumber=1, Body=b"abandoned part")
+    s3.abort_multipart_upload(Bucket=bucket, Key="aborted", UploadId=aborted_id)
+
+    for key, upload_id in (("completed", completed_id), ("aborted", aborted_id)):
+        assert_client_error(lambda: s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id), 404, "NoSuchUpload")
+        assert_client_error(
+            lambda: s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=2, Body=b"late"),
+            404,
+            "NoSuchUpload",
+        )
+    assert read_object(s3, bucket, "completed") == b"only part"
+
+
+def test_list_multipart_uploads(s3, bucket):
+    first = s3.create_multipart_upload(Bucket=bucket, Key="one")["UploadId"]
+    second = s3.create_multipart_upload(Bucket=bucket, Key="two")["UploadId"]
+    assert {(u["Key"], u["UploadId"]) for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])} == {
+        ("one", first),
+        ("two", second),
+    }
+
+    s3.abort_multipart_upload(Bucket=bucket, Key="one", UploadId=first)
+
+    assert upload_ids(s3, bucket) == [second]
 
 
 def test_complete_with_a_part_too_small_is_refused(s3, bucket):

@@ -2,32 +2,12 @@
 
 import os
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
+from clients import fetch, query_names, tamper_query
 from s3_expect import assert_absent, assert_s3_error, assert_stored, read_object
-from sigv4_raw import Credentials, RawResponse
-
-# No proxies from the environment: the tests talk to 127.0.0.1 only.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def fetch(url: str, method: str = "GET", data: bytes | None = None) -> RawResponse:
-    """urllib as a user would call it; HTTP errors are returned, not raised."""
-    request = urllib.request.Request(url, data=data, method=method)
-    try:
-        with OPENER.open(request, timeout=60) as response:
-            return RawResponse(response.status, response.headers, response.read())
-    except urllib.error.HTTPError as error:
-        return RawResponse(error.code, error.headers, error.read())
-
-
-def query_names(url: str) -> set[str]:
-    return {name for name, _ in urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)}
-
+from sigv4_raw import Credentials
 
 def presign_v4(client, method: str, bucket: str, key: str, expires: int = 300) -> str:
     url = client.generate_presigned_url(method, Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires)
@@ -40,14 +20,6 @@ def presign_v2(target, bucket: str, key: str, expires: int = 300, credentials: C
     url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires)
     assert {"AWSAccessKeyId", "Signature", "Expires"} <= query_names(url), url
     return url
-
-
-def tamper_query(url: str, name: str) -> str:
-    """Change the first character of one query parameter's value."""
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    changed = [(n, ("A" if v[0] != "A" else "B") + v[1:]) if n == name else (n, v) for n, v in query]
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(changed)))
 
 
 # ------------------------------------------------------------------------------ positive

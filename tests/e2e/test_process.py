@@ -7,16 +7,14 @@ import subprocess
 import pytest
 
 from clients import boto3_client
-from conftest import ACCOUNT_ID, REGION, USERS, s3kms_binary, start_s3kms
+from conftest import ACCOUNT_ID, REGION, USERS, require_s3kms_binary, start_s3kms
 from servers import LISTENING_LINE, ServerCredentials, s3kms_config_toml
 
 pytestmark = pytest.mark.proxy_only
 
 
 def run_with_config(tmp_path, text: str) -> subprocess.CompletedProcess:
-    binary = s3kms_binary()
-    if not binary.exists():
-        pytest.fail(f"{binary} does not exist: build it with `cargo build`", pytrace=False)
+    binary = require_s3kms_binary()
     config = tmp_path / "config.toml"
     config.write_text(text)
     return subprocess.run(
@@ -56,9 +54,7 @@ def test_bad_config_exits_non_zero_with_a_message(tmp_path, spoil):
 
 
 def test_missing_config_file_exits_non_zero(tmp_path):
-    binary = s3kms_binary()
-    if not binary.exists():
-        pytest.fail(f"{binary} does not exist: build it with `cargo build`", pytrace=False)
+    binary = require_s3kms_binary()
     result = subprocess.run(
         [str(binary), "serve", "--config", str(tmp_path / "absent.toml")],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,

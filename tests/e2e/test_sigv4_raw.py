@@ -74,7 +74,9 @@ def test_chunk_signatures_match_aws_streaming_example():
     body = raw.signed_chunked_body(data, 65536, context)
 
     assert len(body) == 66824
-    signatures = [line.split(b"chunk-signature=")[1].decode() for line in body.split(b"\r\n") if b"chunk-signature=" in line]
+    signatures = [
+        line.split(b"chunk-signature=")[1].decode() for line in body.split(b"\r\n") if b"chunk-signature=" in line
+    ]
     assert signatures == [
         "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
         "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",

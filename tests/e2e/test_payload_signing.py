@@ -1,6 +1,7 @@
-"""aws-chunked uploads, hand-rolled (sigv4_raw.py): no installed client sends them over plain
-HTTP. Correct ones must be stored and read back exactly; spoiled ones must get AWS's error
-and leave nothing behind, even when the spoiled part comes after all the data."""
+"""The payload signing modes of a PUT, hand-rolled (sigv4_raw.py): a signed payload hash,
+UNSIGNED-PAYLOAD, and the three aws-chunked modes, which no installed client sends over plain
+HTTP. Correct requests must be stored and read back exactly; spoiled ones must get AWS's
+error and leave nothing behind, even when the spoiled part comes after all the data."""
 
 import os
 
@@ -17,6 +18,19 @@ FINAL_CHUNK = 4
 
 
 # ------------------------------------------------------------------------------ positive
+
+
+@pytest.mark.parametrize("payload_hash", ["body-sha256", "UNSIGNED-PAYLOAD"])
+def test_header_signed_put_round_trips(target, s3, bucket, payload_hash):
+    body = os.urandom(3000)
+
+    response = target.raw().signed_request(
+        "PUT", f"/{bucket}/plain", body=body, payload_hash=None if payload_hash == "body-sha256" else payload_hash
+    )
+
+    assert response.status == 200, response.describe()
+    assert response.header("x-amz-request-id")
+    assert_stored(s3, bucket, "plain", body)
 
 
 @pytest.mark.parametrize("with_trailer", [False, True], ids=["signed", "signed-trailer"])
