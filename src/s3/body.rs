@@ -3,13 +3,18 @@
 //! Owns: decoding aws-chunked bodies, checking the payload hash (`x-amz-content-sha256`),
 //! `Content-MD5`, an `x-amz-checksum-*` header and the declared length, all incrementally.
 //!
-//! The invariant that keeps a bad upload from being stored: the **last bytes of the body are
-//! held back** until every check has passed at the end of the stream. The upstream request
-//! carries the exact decoded length, so if a check fails the body stream fails short of that
-//! length, the upstream sees a truncated request and stores nothing. A zero-length body has no
-//! bytes to hold back, so it is verified completely before the upstream request starts
-//! ([`VerifiedBody::verify_empty`]). The first failure is recorded in a [`Verdict`] that the
-//! handler reads to answer the client with the precise S3 error.
+//! The invariants that keep a bad upload from being stored:
+//! - the **last bytes of the body are held back** until every check has passed at the end of
+//!   the stream. The upstream request carries the exact decoded length, so if a check fails
+//!   the body stream fails short of that length, the upstream sees a truncated request and
+//!   stores nothing;
+//! - the upstream request **starts only once the first bytes are verified** ([`prime`]): some
+//!   stores (SeaweedFS) commit an empty object when a request is cut before its first body
+//!   byte, so an upload that fails that early never reaches the upstream at all. A zero-length
+//!   body is therefore verified completely before the upstream hears of it.
+//!
+//! The first failure is recorded in a [`Verdict`] that the handler reads to answer the client
+//! with the precise S3 error.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -104,20 +109,6 @@ impl VerifiedBody {
     /// The declared decoded length.
     pub fn length(&self) -> u64 {
         self.length
-    }
-
-    /// Reads a body that promised zero bytes to its end and checks it.
-    pub async fn verify_empty(mut self) -> Result<(), S3Error> {
-        use http_body_util::BodyExt;
-        while let Some(frame) = self.frame().await {
-            if frame.is_err() {
-                break;
-            }
-        }
-        match self.verdict.failure() {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
     }
 
     fn fail(&mut self, error: S3Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -257,6 +248,44 @@ impl Body for VerifiedBody {
                 },
             }
         }
+    }
+}
+
+/// Waits for the body's first verified bytes (or its verified end) before anything is sent
+/// upstream; fails with the body's error if it breaks first.
+pub async fn prime(mut body: VerifiedBody) -> Result<PrimedBody, S3Error> {
+    use http_body_util::BodyExt;
+    match body.frame().await {
+        Some(Ok(frame)) => Ok(PrimedBody {
+            first: Some(frame),
+            rest: body,
+        }),
+        Some(Err(_)) => Err(body.verdict.failure().unwrap_or(S3Error::IncompleteBody)),
+        None => Ok(PrimedBody {
+            first: None,
+            rest: body,
+        }),
+    }
+}
+
+/// A verified body whose first frame has already been read.
+pub struct PrimedBody {
+    first: Option<Frame<Bytes>>,
+    rest: VerifiedBody,
+}
+
+impl Body for PrimedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(frame) = self.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
     }
 }
 

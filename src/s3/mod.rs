@@ -13,6 +13,7 @@ mod conditional;
 pub mod error;
 mod forward;
 pub mod route;
+mod upstream_error;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -121,13 +122,12 @@ impl S3Api {
         let verdict = Verdict::default();
         let body = inbound_body(parts, body, authenticated.payload, verdict.clone())?;
         let body = match body {
-            Some(body) if body.length() == 0 => {
-                body.verify_empty().await?;
-                Some((crate::upstream::empty_body(), 0))
-            }
             Some(body) => {
                 let length = body.length();
-                Some((body.boxed_unsync() as UpstreamBody, length))
+                Some((
+                    body::prime(body).await?.boxed_unsync() as UpstreamBody,
+                    length,
+                ))
             }
             None => None,
         };
@@ -150,6 +150,12 @@ impl S3Api {
                     detail: error.to_string(),
                 })
         })?;
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            let head = parts.method == Method::HEAD;
+            let resource = address.resource();
+            return Ok(rewrite_upstream_error(response, &resource, request_id, head).await);
+        }
         let reads_object =
             address.key.is_some() && (parts.method == Method::GET || parts.method == Method::HEAD);
         if reads_object && response.status().is_success() {
@@ -165,6 +171,42 @@ impl S3Api {
         }
         Ok(forward::response(response, request_id))
     }
+}
+
+/// An upstream error response, with the document rewritten as s3kms's own.
+async fn rewrite_upstream_error(
+    response: Response<Incoming>,
+    resource: &str,
+    request_id: &str,
+    head: bool,
+) -> Response<ResponseBody> {
+    let status = response.status();
+    let body = if head {
+        Bytes::new()
+    } else {
+        let limit = upstream_error::MAX_ERROR_DOCUMENT;
+        let limited = http_body_util::Limited::new(response.into_body(), limit);
+        let document = limited
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        Bytes::from(upstream_error::rewrite(&document, resource, request_id))
+    };
+    let length = body.len();
+    let mut rewritten = Response::new(full_body(body));
+    *rewritten.status_mut() = status;
+    let headers = rewritten.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(length),
+    );
+    forward::stamp(headers, request_id);
+    rewritten
 }
 
 /// The verified body of a request, or `None` for requests without one.

@@ -61,8 +61,6 @@ UPSTREAM_GAPS: dict[str, dict[str, str]] = {
         "test_list_multipart_uploads": "s3s-fs 0.14.1: ListMultipartUploads is 501",
         "test_list_parts": "s3s-fs 0.14.1: ListParts returns no part ETags",
         "test_finished_uploads_are_gone": "s3s-fs 0.14.1: ListParts still answers after Complete/Abort",
-        "test_conditional_get_on_etag": "s3s-fs 0.14.1 ignores If-Match / If-None-Match on GET",
-        "test_conditional_get_on_date": "s3s-fs 0.14.1 ignores If-Modified-Since / If-Unmodified-Since on GET",
     },
 }
 
