@@ -10,16 +10,19 @@
 //! lacks (object tagging, ListMultipartUploads, uploads that end, part ETags, `partNumber`
 //! reads, GetObjectAttributes), kept in a hidden sidecar directory of the store root.
 //!
-//! Files: `store.rs` (the operation table), `objects.rs` and `multipart.rs` (the operations
-//! that need more than s3s-fs), `sidecar.rs` (the records on disk), `tags.rs` (tag parsing).
+//! Files: `store.rs` (the operation table); `objects.rs`, `parts.rs` and `multipart.rs` (the
+//! operations that need more than s3s-fs); `sidecar.rs` (the records on disk); `tags.rs` and
+//! `upload_listing.rs` (pure tag parsing and upload paging).
 //!
 //! [`Upstream`]: super::Upstream
 
 mod multipart;
 mod objects;
+mod parts;
 mod sidecar;
 mod store;
 mod tags;
+mod upload_listing;
 
 pub use sidecar::SIDECAR_DIR;
 pub use store::EmbeddedStore;

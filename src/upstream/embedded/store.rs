@@ -20,7 +20,7 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
 use super::sidecar::{SIDECAR_DIR, Sidecar, UploadId};
-use super::{multipart, objects};
+use super::{multipart, objects, parts};
 
 /// The embedded store: s3s-fs plus object tagging, multipart upload listing and clean-up,
 /// part ETags, `partNumber` reads and GetObjectAttributes.
@@ -216,7 +216,7 @@ impl S3 for EmbeddedStore {
         &self,
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        objects::get_object_attributes(self, req).await
+        parts::get_object_attributes(self, req).await
     }
 
     // ----- tagging: entirely ours (objects.rs) -----
