@@ -6,16 +6,40 @@
 //! set-up exercises the real upstream path, and a bucket written here is plain files under
 //! `<data_dir>/objects/<bucket>/<key>` (ciphertext, once objects are encrypted).
 //!
+//! The server is [`EmbeddedStore`]: s3s-fs, plus what S3 clients expect and s3s-fs 0.14.1
+//! lacks (object tagging, ListMultipartUploads, uploads that end, part ETags, `partNumber`
+//! reads, GetObjectAttributes), kept in a hidden sidecar directory of the store root.
+//!
+//! Files: `store.rs` (the operation table); `objects.rs`, `parts.rs` and `multipart.rs` (the
+//! operations that need more than s3s-fs); `sidecar.rs` (the records on disk); `tags.rs` and
+//! `upload_listing.rs` (pure tag parsing and upload paging).
+//!
 //! [`Upstream`]: super::Upstream
+
+mod multipart;
+mod objects;
+mod parts;
+mod sidecar;
+mod store;
+mod tags;
+mod upload_listing;
+
+pub use sidecar::SIDECAR_DIR;
+pub use store::EmbeddedStore;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
+use futures_util::future::BoxFuture;
+use http::header::CONTENT_RANGE;
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rand::RngCore;
 use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{HttpError, HttpResponse};
 use tokio::net::TcpListener;
 
 use crate::config::UpstreamConfig;
@@ -25,7 +49,7 @@ use crate::sigv4::SecretKey;
 pub const OBJECTS_DIR: &str = "objects";
 
 /// A running embedded store; dropping it does not stop it (it lives as long as the runtime).
-pub struct EmbeddedStore {
+pub struct RunningStore {
     /// Where it listens (loopback only).
     pub addr: SocketAddr,
     /// How to reach it, as an upstream.
@@ -33,14 +57,14 @@ pub struct EmbeddedStore {
 }
 
 /// Starts the embedded store over `<data_dir>/objects` on `127.0.0.1:0`.
-pub async fn start(data_dir: &Path, region: &str) -> std::io::Result<EmbeddedStore> {
+pub async fn start(data_dir: &Path, region: &str) -> std::io::Result<RunningStore> {
     let root = data_dir.join(OBJECTS_DIR);
     std::fs::create_dir_all(&root)?;
     let access_key_id = format!("embedded{}", random_hex(8));
     let secret = random_hex(32);
-    let fs = s3s_fs::FileSystem::new(&root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    let store = EmbeddedStore::open(&root)?;
     let service = {
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(store);
         builder.set_auth(SimpleAuth::from_single(
             access_key_id.clone(),
             secret.clone(),
@@ -58,7 +82,7 @@ pub async fn start(data_dir: &Path, region: &str) -> std::io::Result<EmbeddedSto
             // Small GETs otherwise wait for delayed ACKs (s3s-fs writes in 4 KiB pieces).
             let _ = socket.set_nodelay(true);
             let connection = server
-                .serve_connection(TokioIo::new(socket), service.clone())
+                .serve_connection(TokioIo::new(socket), PartialHeads(service.clone()))
                 .into_owned();
             tokio::spawn(async move {
                 let _ = connection.await;
@@ -72,7 +96,33 @@ pub async fn start(data_dir: &Path, region: &str) -> std::io::Result<EmbeddedSto
         access_key_id,
         secret_access_key: SecretKey::new(secret),
     };
-    Ok(EmbeddedStore { addr, upstream })
+    Ok(RunningStore { addr, upstream })
+}
+
+/// s3s 0.14.1 drops `S3Response::status` for HEAD (and serializes a HEAD with `Content-Range`
+/// as 200); S3 answers a `HEAD ?partNumber=N` with 206, so this layer restores it.
+#[derive(Clone)]
+struct PartialHeads(S3Service);
+
+impl hyper::service::Service<Request<Incoming>> for PartialHeads {
+    type Response = HttpResponse;
+    type Error = HttpError;
+    type Future = BoxFuture<'static, Result<HttpResponse, HttpError>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let is_head = request.method() == Method::HEAD;
+        let response = hyper::service::Service::call(&self.0, request);
+        Box::pin(async move {
+            let mut response = response.await?;
+            if is_head
+                && response.status() == StatusCode::OK
+                && response.headers().contains_key(CONTENT_RANGE)
+            {
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            }
+            Ok(response)
+        })
+    }
 }
 
 fn random_hex(bytes: usize) -> String {
