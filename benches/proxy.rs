@@ -118,10 +118,7 @@ struct Target {
 impl Target {
     /// Sends one request; returns the body bytes sent (PUT) or received (GET).
     async fn send(&self, method: Method, path: &str, size: u64) -> u64 {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_secs() as i64;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64;
         let date = AmzDate::from_unix_seconds(now).expect("date");
         let length = size.to_string();
         let headers: Vec<(&str, &str)> = if method == Method::PUT {
@@ -159,11 +156,7 @@ impl Target {
             }
         }
         assert!(status.is_success(), "{method} {path}: {status}");
-        if method == Method::PUT {
-            size
-        } else {
-            received
-        }
+        if method == Method::PUT { size } else { received }
     }
 }
 
@@ -182,14 +175,9 @@ async fn start_upstream(dir: &std::path::Path) -> std::net::SocketAddr {
     std::fs::create_dir_all(&root).expect("store dir");
     let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs");
     let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(
-        UPSTREAM_KEY,
-        UPSTREAM_SECRET,
-    ));
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(UPSTREAM_KEY, UPSTREAM_SECRET));
     let service = builder.build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
         let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -229,15 +217,8 @@ impl Proxy {
             .expect("start s3kms");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("ready line");
-        let authority = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .expect("address")
-            .to_owned();
+        BufReader::new(stdout).read_line(&mut line).expect("ready line");
+        let authority = line.trim().rsplit("http://").next().expect("address").to_owned();
         Proxy { child, authority }
     }
 }
@@ -309,10 +290,7 @@ fn parse_sizes() -> Vec<(String, u64)> {
         ("256MiB", 256 << 20),
         ("2GiB", 2 << 30),
     ];
-    let wanted: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     all.iter()
         .filter(|(label, _)| wanted.is_empty() || wanted.iter().any(|w| w == label))
         .map(|(label, size)| ((*label).to_owned(), *size))

@@ -46,9 +46,7 @@ impl ChecksumAlgorithm {
 
     /// The algorithm whose header is `name` (lowercase), if any.
     pub fn from_header_name(name: &str) -> Option<ChecksumAlgorithm> {
-        ChecksumAlgorithm::ALL
-            .into_iter()
-            .find(|a| a.header_name() == name)
+        ChecksumAlgorithm::ALL.into_iter().find(|a| a.header_name() == name)
     }
 
     /// The name S3 uses in `x-amz-sdk-checksum-algorithm` and error texts (`CRC32`, …).
@@ -156,10 +154,7 @@ mod tests {
         let data = b"Hello, World!";
         assert_eq!(wire(ChecksumAlgorithm::Crc32, data), "7ErD0A==");
         assert_eq!(wire(ChecksumAlgorithm::Crc32c, data), "TVUQaA==");
-        assert_eq!(
-            wire(ChecksumAlgorithm::Sha1, data),
-            "CgqfKmdylCVXq1NV12r0Qvj2XgE="
-        );
+        assert_eq!(wire(ChecksumAlgorithm::Sha1, data), "CgqfKmdylCVXq1NV12r0Qvj2XgE=");
         assert_eq!(
             wire(ChecksumAlgorithm::Sha256, data),
             "3/1gIbsr1bCvZ2KQgJ7DpTGR3YHH9wpLKGiKNiGCmG8="

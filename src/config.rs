@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::policy::{PolicyDocument, PolicyKind};
 use crate::sigv4::SecretKey;
 
 /// The default listen address, shared by the example config and the README.
@@ -35,6 +36,21 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     /// The S3 store in front of which s3kms sits; `None` means the embedded store.
     pub upstream: Option<UpstreamConfig>,
+    /// Keys to create at start if their alias does not exist yet.
+    pub keys: Vec<DeclaredKey>,
+    /// Where the root key comes from, if not `<data_dir>/root.key` or `S3KMS_ROOT_KEY`.
+    pub root_key_file: Option<PathBuf>,
+}
+
+/// One `[[keys]]` entry: a KMS key that must exist, found by its alias.
+#[derive(Debug, Clone)]
+pub struct DeclaredKey {
+    /// `alias/…`.
+    pub alias: String,
+    /// The key's description.
+    pub description: String,
+    /// A key policy (JSON text); the default key policy when absent.
+    pub policy: Option<String>,
 }
 
 /// One `[[users]]` entry.
@@ -46,6 +62,8 @@ pub struct UserConfig {
     pub access_key_id: String,
     /// The matching secret access key.
     pub secret_access_key: SecretKey,
+    /// The user's identity policies (IAM JSON documents), already validated.
+    pub policies: Vec<PolicyDocument>,
 }
 
 /// The `[upstream]` table: a remote S3-compatible store and its service credential.
@@ -101,6 +119,18 @@ struct RawConfig {
     #[serde(default)]
     users: Vec<RawUser>,
     upstream: Option<RawUpstream>,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    root_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    alias: String,
+    #[serde(default)]
+    description: String,
+    policy: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +139,7 @@ struct RawUser {
     name: String,
     access_key_id: String,
     secret_access_key: String,
+    policy: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,9 +179,7 @@ impl Config {
         let listen = listen
             .parse()
             .map_err(|_| invalid("listen", "expected an address like 127.0.0.1:7070"))?;
-        let data_dir = raw
-            .data_dir
-            .ok_or_else(|| invalid("data_dir", "is required"))?;
+        let data_dir = raw.data_dir.ok_or_else(|| invalid("data_dir", "is required"))?;
         let data_dir = if data_dir.is_absolute() {
             data_dir
         } else {
@@ -166,16 +195,14 @@ impl Config {
         if let Some(domain) = &domain
             && (domain.contains('/') || domain.contains(':'))
         {
-            return Err(invalid(
-                "domain",
-                "must be a bare host name like s3.example.com",
-            ));
+            return Err(invalid("domain", "must be a bare host name like s3.example.com"));
         }
         let users = validate_users(raw.users)?;
-        let upstream = raw
-            .upstream
-            .map(|u| validate_upstream(u, &region))
-            .transpose()?;
+        let upstream = raw.upstream.map(|u| validate_upstream(u, &region)).transpose()?;
+        let keys = validate_keys(raw.keys)?;
+        let root_key_file = raw
+            .root_key_file
+            .map(|f| if f.is_absolute() { f } else { base.join(f) });
         Ok(Config {
             listen,
             data_dir,
@@ -184,6 +211,8 @@ impl Config {
             domain,
             users,
             upstream,
+            keys,
+            root_key_file,
         })
     }
 }
@@ -204,41 +233,68 @@ fn validate_users(raw: Vec<RawUser>) -> Result<Vec<UserConfig>, ConfigError> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
         if !name_ok {
-            return Err(invalid(
-                &at("name"),
-                "1-64 characters of A-Z a-z 0-9 +=,.@_-",
-            ));
+            return Err(invalid(&at("name"), "1-64 characters of A-Z a-z 0-9 +=,.@_-"));
         }
         if !names.insert(user.name.clone()) {
             return Err(invalid(&at("name"), "duplicate user name"));
         }
         let key_ok = (3..=128).contains(&user.access_key_id.len())
-            && user
-                .access_key_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric());
+            && user.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric());
         if !key_ok {
-            return Err(invalid(
-                &at("access_key_id"),
-                "3-128 ASCII letters and digits",
-            ));
+            return Err(invalid(&at("access_key_id"), "3-128 ASCII letters and digits"));
         }
         if !keys.insert(user.access_key_id.clone()) {
             return Err(invalid(&at("access_key_id"), "duplicate access key id"));
         }
         if user.secret_access_key.len() < 8 {
-            return Err(invalid(
-                &at("secret_access_key"),
-                "must be at least 8 characters",
-            ));
+            return Err(invalid(&at("secret_access_key"), "must be at least 8 characters"));
         }
+        let policies = match &user.policy {
+            Some(text) => vec![
+                PolicyDocument::parse(text, PolicyKind::Identity)
+                    .map_err(|e| invalid(&at("policy"), &e.to_string()))?,
+            ],
+            None => Vec::new(),
+        };
         users.push(UserConfig {
             name: user.name,
             access_key_id: user.access_key_id,
             secret_access_key: SecretKey::new(user.secret_access_key),
+            policies,
         });
     }
     Ok(users)
+}
+
+fn validate_keys(raw: Vec<RawKey>) -> Result<Vec<DeclaredKey>, ConfigError> {
+    let mut aliases = HashSet::new();
+    let mut keys = Vec::with_capacity(raw.len());
+    for (index, key) in raw.into_iter().enumerate() {
+        let at = |field: &str| format!("keys[{index}].{field}");
+        let name_ok = key.alias.strip_prefix("alias/").is_some_and(|rest| {
+            !rest.is_empty()
+                && !rest.starts_with("aws/")
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
+        });
+        if !name_ok {
+            return Err(invalid(
+                &at("alias"),
+                "expected alias/<name> (A-Z a-z 0-9 / _ -, not alias/aws/)",
+            ));
+        }
+        if !aliases.insert(key.alias.clone()) {
+            return Err(invalid(&at("alias"), "duplicate alias"));
+        }
+        if let Some(policy) = &key.policy {
+            PolicyDocument::parse(policy, PolicyKind::Resource).map_err(|e| invalid(&at("policy"), &e.to_string()))?;
+        }
+        keys.push(DeclaredKey {
+            alias: key.alias,
+            description: key.description,
+            policy: key.policy,
+        });
+    }
+    Ok(keys)
 }
 
 fn validate_upstream(raw: RawUpstream, region: &str) -> Result<UpstreamConfig, ConfigError> {
@@ -310,10 +366,7 @@ mod tests {
     fn errors_name_the_key() {
         let cases = [
             (
-                MINIMAL.replace(
-                    "data_dir = \"data\"",
-                    "data_dir = \"d\"\naccount_id = \"12\"",
-                ),
+                MINIMAL.replace("data_dir = \"data\"", "data_dir = \"d\"\naccount_id = \"12\""),
                 "account_id",
             ),
             (
@@ -321,10 +374,7 @@ mod tests {
                 "listen",
             ),
             (MINIMAL.replace("data_dir = \"data\"", ""), "data_dir"),
-            (
-                MINIMAL.replace("AKIAALICE", "AK IA"),
-                "users[0].access_key_id",
-            ),
+            (MINIMAL.replace("AKIAALICE", "AK IA"), "users[0].access_key_id"),
             (
                 format!(
                     "{MINIMAL}\n[upstream]\nendpoint = \"ftp://x\"\naccess_key_id = \"a\"\nsecret_access_key = \"b\""

@@ -60,19 +60,10 @@ impl Eq for Key256 {}
 pub struct OpenError;
 
 /// Encrypts `plaintext` in place and returns the tag.
-pub fn seal_in_place(
-    key: &Key256,
-    nonce: [u8; NONCE_LEN],
-    aad: &[u8],
-    plaintext: &mut [u8],
-) -> [u8; TAG_LEN] {
+pub fn seal_in_place(key: &Key256, nonce: [u8; NONCE_LEN], aad: &[u8], plaintext: &mut [u8]) -> [u8; TAG_LEN] {
     let key = aead_key(key);
     let tag = key
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            plaintext,
-        )
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), plaintext)
         .expect("AES-256-GCM sealing fails only for inputs over 64 GiB");
     let mut out = [0u8; TAG_LEN];
     out.copy_from_slice(tag.as_ref());
@@ -89,10 +80,7 @@ pub fn open_in_place<'a>(
 ) -> Result<&'a mut [u8], OpenError> {
     let key = aead_key(key);
     let nonce = Nonce::assume_unique_for_key(nonce);
-    if key
-        .open_in_place(nonce, Aad::from(aad), ciphertext_and_tag)
-        .is_err()
-    {
+    if key.open_in_place(nonce, Aad::from(aad), ciphertext_and_tag).is_err() {
         ciphertext_and_tag.zeroize();
         return Err(OpenError);
     }
@@ -139,8 +127,7 @@ pub fn fill_random(buffer: &mut [u8]) {
 }
 
 fn aead_key(key: &Key256) -> LessSafeKey {
-    let unbound =
-        UnboundKey::new(&AES_256_GCM, key.expose()).expect("a 32-byte key is valid for AES-256");
+    let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).expect("a 32-byte key is valid for AES-256");
     LessSafeKey::new(unbound)
 }
 
@@ -157,10 +144,7 @@ mod tests {
         let mut flipped = sealed.clone();
         flipped[NONCE_LEN] ^= 1;
         assert_eq!(open(&key, b"context", &flipped), Err(OpenError));
-        assert_eq!(
-            open(&Key256::generate(), b"context", &sealed),
-            Err(OpenError)
-        );
+        assert_eq!(open(&Key256::generate(), b"context", &sealed), Err(OpenError));
         assert_eq!(open(&key, b"context", &sealed[..10]), Err(OpenError));
     }
 

@@ -1,12 +1,15 @@
-//! Who may call s3kms: the configured users and their credentials (L1).
+//! Who may call s3kms: the configured users, their credentials, identity policies and
+//! persisted unique ids (L1).
 //!
-//! Owns: looking a user up by access key id, and the user's principal ARN. Authentication
-//! (signature checks) is the API layers' job; authorization (policies) is the policy engine's.
+//! Owns: looking a user up by access key id, and what the policy engine needs to know about
+//! the user (ARN, account, unique id, identity policies). Authentication (signature checks) is
+//! the API layers' job; authorization is the policy engine's.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::config::{Config, UserConfig};
+use crate::policy::{self, PolicyDocument};
 use crate::sigv4::SecretKey;
 
 /// An authenticated caller.
@@ -20,6 +23,10 @@ pub struct User {
     pub arn: String,
     /// The account that owns the user.
     pub account_id: String,
+    /// The persisted unique id (`AIDA…`) that key policies refer to.
+    pub unique_id: String,
+    /// The user's identity policies.
+    pub policies: Arc<[PolicyDocument]>,
     secret: SecretKey,
 }
 
@@ -27,6 +34,15 @@ impl User {
     /// The secret the user's requests are signed with.
     pub fn secret(&self) -> &SecretKey {
         &self.secret
+    }
+
+    /// The user as a policy principal.
+    pub fn principal(&self) -> policy::Principal {
+        policy::Principal {
+            arn: self.arn.clone(),
+            account_id: self.account_id.clone(),
+            unique_id: Some(self.unique_id.clone()),
+        }
     }
 }
 
@@ -37,15 +53,16 @@ pub struct Users {
 }
 
 impl Users {
-    /// The users declared in the config.
-    pub fn from_config(config: &Config) -> Users {
+    /// The users declared in the config, with their unique ids (user name → id).
+    pub fn from_config(config: &Config, unique_ids: &BTreeMap<String, String>) -> Users {
         let by_access_key = config
             .users
             .iter()
             .map(|user| {
+                let unique_id = unique_ids.get(&user.name).cloned().unwrap_or_default();
                 (
                     user.access_key_id.clone(),
-                    Arc::new(User::from_config(user, &config.account_id)),
+                    Arc::new(User::from_config(user, &config.account_id, unique_id)),
                 )
             })
             .collect();
@@ -59,12 +76,14 @@ impl Users {
 }
 
 impl User {
-    fn from_config(user: &UserConfig, account_id: &str) -> User {
+    fn from_config(user: &UserConfig, account_id: &str, unique_id: String) -> User {
         User {
             name: user.name.clone(),
             access_key_id: user.access_key_id.clone(),
             arn: format!("arn:aws:iam::{account_id}:user/{}", user.name),
             account_id: account_id.to_owned(),
+            unique_id,
+            policies: user.policies.clone().into(),
             secret: user.secret_access_key.clone(),
         }
     }

@@ -10,6 +10,8 @@ pub mod checksum;
 pub mod config;
 pub mod crypto;
 pub mod identity;
+pub mod kms;
+pub mod kms_api;
 pub mod policy;
 pub mod s3;
 pub mod server;

@@ -9,6 +9,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
@@ -17,7 +21,10 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::identity::Users;
-use crate::s3::S3Api;
+use crate::kms::store::{FileStore, KeyStore};
+use crate::kms::{AuditLog, Kms, KmsError, Scope, root};
+use crate::kms_api::{self, KmsApi};
+use crate::s3::{ResponseBody, S3Api};
 use crate::upstream::{Upstream, embedded};
 
 /// How long shutdown waits for in-flight requests.
@@ -26,6 +33,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Everything one s3kms instance serves.
 pub struct Service {
     s3: S3Api,
+    kms: KmsApi,
 }
 
 /// Why the service could not start.
@@ -39,10 +47,23 @@ pub enum StartError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The KMS key store could not be opened.
+    #[error("cannot open the KMS key store: {0}")]
+    KeyStore(#[from] crate::kms::store::StoreError),
+    /// The root key could not be loaded.
+    #[error(transparent)]
+    RootKey(#[from] root::RootKeyError),
+    /// The audit trail directory could not be created.
+    #[error("cannot open the audit trail: {0}")]
+    Audit(std::io::Error),
+    /// The KMS could not be prepared (principals, declared keys).
+    #[error("cannot prepare the KMS: {0} ({1})")]
+    Kms(&'static str, KmsError),
 }
 
 impl Service {
-    /// Builds the service: connects to the configured upstream or starts the embedded store.
+    /// Builds the service: connects to the configured upstream or starts the embedded store,
+    /// opens the KMS, gives users their persisted unique ids and creates the declared keys.
     pub async fn start(config: &Config) -> Result<Service, StartError> {
         let upstream = match &config.upstream {
             Some(upstream) => Upstream::new(upstream),
@@ -56,11 +77,45 @@ impl Service {
                 Upstream::new(&store.upstream)
             }
         };
-        let users = Users::from_config(config);
+        let kms = Arc::new(start_kms(config)?);
+        let names: Vec<String> = config.users.iter().map(|u| u.name.clone()).collect();
+        let registry = kms
+            .sync_principals(&names)
+            .await
+            .map_err(|e| StartError::Kms("principals", e))?;
+        for key in &config.keys {
+            kms.ensure_declared_key(&key.alias, &key.description, key.policy.as_deref())
+                .await
+                .map_err(|e| StartError::Kms("declared key", e))?;
+        }
+        let users = Users::from_config(config, &registry.users);
         Ok(Service {
-            s3: S3Api::new(config, users, upstream),
+            s3: S3Api::new(config, users.clone(), upstream),
+            kms: KmsApi::new(kms, users, &config.region),
         })
     }
+
+    /// Answers one request on the KMS API (`X-Amz-Target: TrentService.*`) or the S3 API.
+    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+        if kms_api::is_kms_request(&request) {
+            self.kms.handle(request, peer).await
+        } else {
+            self.s3.handle(request).await
+        }
+    }
+}
+
+/// The KMS over the file key store under `<data_dir>/kms`, auditing to `<data_dir>/audit`.
+fn start_kms(config: &Config) -> Result<Kms, StartError> {
+    let store = KeyStore::File(FileStore::open(&config.data_dir.join("kms"))?);
+    let root = root::load(config.root_key_file.as_deref(), &config.data_dir)?;
+    let scope = Scope {
+        account_id: config.account_id.clone(),
+        region: config.region.clone(),
+    };
+    let audit = AuditLog::open(&config.data_dir.join("audit"), &config.account_id, &config.region)
+        .map_err(StartError::Audit)?;
+    Ok(Kms::new(store, root, scope, audit))
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then drains.
@@ -84,11 +139,9 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
         let service = Arc::clone(&service);
         let handler = service_fn(move |request| {
             let service = Arc::clone(&service);
-            async move { Ok::<_, std::convert::Infallible>(service.s3.handle(request).await) }
+            async move { Ok::<_, std::convert::Infallible>(service.handle(request, peer).await) }
         });
-        let connection = builder
-            .serve_connection(TokioIo::new(socket), handler)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(socket), handler).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -97,10 +150,7 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
         });
     }
     tracing::info!("shutting down: draining in-flight requests");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}");
     }
 }

@@ -53,10 +53,7 @@ fn assert_uploads_left_nothing(facts: &serde_json::Value, data_dir: &Path) {
     assert!(!upload_ids.is_empty());
     for id in upload_ids.iter().filter_map(|id| id.as_str()) {
         let leftovers = files_starting_with(&root, &format!(".upload_id-{id}"));
-        assert!(
-            leftovers.is_empty(),
-            "part files left for {id}: {leftovers:?}"
-        );
+        assert!(leftovers.is_empty(), "part files left for {id}: {leftovers:?}");
         assert!(files_starting_with(&root, &format!(".upload-{id}")).is_empty());
     }
     let records = std::fs::read_dir(root.join(SIDECAR_DIR).join("uploads")).expect("uploads dir");

@@ -60,9 +60,7 @@ impl Authorization {
     /// AWS's `AccessDenied` message for a denial (`None` when allowed). `action` is the full
     /// action name (`kms:Decrypt`, `s3:GetObject`).
     pub fn message(self, principal_arn: &str, action: &str, resource_arn: &str) -> Option<String> {
-        let head = format!(
-            "User: {principal_arn} is not authorized to perform: {action} on resource: {resource_arn}"
-        );
+        let head = format!("User: {principal_arn} is not authorized to perform: {action} on resource: {resource_arn}");
         let tail = match self {
             Authorization::Allowed => return None,
             Authorization::ExplicitDenyInResourcePolicy => {
@@ -90,9 +88,7 @@ pub fn authorize(
     context: &RequestContext,
 ) -> Authorization {
     let resource = match resource_policy {
-        ResourcePolicy::Key(document) | ResourcePolicy::Bucket(document) => {
-            evaluate_resource_policy(document, context)
-        }
+        ResourcePolicy::Key(document) | ResourcePolicy::Bucket(document) => evaluate_resource_policy(document, context),
         ResourcePolicy::None => ResourceDecision::NotApplicable,
     };
     if resource == ResourceDecision::ExplicitDeny {
@@ -110,9 +106,7 @@ pub fn authorize(
         return Authorization::Allowed;
     }
     let allowed = match (resource_policy, resource) {
-        (ResourcePolicy::Key(_), ResourceDecision::Allow) => {
-            identity_allows || same_account(context)
-        }
+        (ResourcePolicy::Key(_), ResourceDecision::Allow) => identity_allows || same_account(context),
         (ResourcePolicy::Key(_), ResourceDecision::DelegatedToAccount) => identity_allows,
         (ResourcePolicy::Key(_), _) => return Authorization::NoResourcePolicyAllows,
         (_, ResourceDecision::Allow) => true,
@@ -144,8 +138,7 @@ pub enum LockoutCheck {
 
 impl LockoutCheck {
     /// AWS's text for [`LockoutCheck::WouldLockOut`].
-    pub const MESSAGE: &'static str =
-        "The new key policy will not allow you to update the key policy in the future.";
+    pub const MESSAGE: &'static str = "The new key policy will not allow you to update the key policy in the future.";
 }
 
 /// Whether `new_policy` would still let the caller of `context` (on this key) call

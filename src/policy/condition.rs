@@ -151,9 +151,7 @@ impl Operator {
 impl Condition {
     /// Whether the condition holds for `context`.
     pub fn holds(&self, context: &RequestContext) -> bool {
-        let present = context
-            .values(&self.key)
-            .filter(|values| !values.is_empty());
+        let present = context.values(&self.key).filter(|values| !values.is_empty());
         let Some((comparison, negated)) = self.operator.test.comparison() else {
             return self.null_holds(present.is_some());
         };
@@ -164,11 +162,8 @@ impl Condition {
                 SetQualifier::Single => self.operator.if_exists || negated,
             };
         };
-        let any_policy_value = |actual: &String| {
-            self.values
-                .iter()
-                .any(|expected| comparison.matches(expected, actual))
-        };
+        let any_policy_value =
+            |actual: &String| self.values.iter().any(|expected| comparison.matches(expected, actual));
         let passes = |actual: &String| any_policy_value(actual) != negated;
         match self.operator.qualifier {
             SetQualifier::Single => request_values.iter().any(any_policy_value) != negated,
@@ -197,17 +192,12 @@ pub(super) fn parse_conditions(block: &Value) -> Result<Vec<Condition>, PolicyEr
         .ok_or_else(|| wrong_type("Condition", "a JSON object"))?;
     let mut conditions = Vec::new();
     for (name, keys) in operators {
-        let operator = Operator::parse(name)
-            .ok_or_else(|| PolicyError::UnknownConditionOperator(name.clone()))?;
+        let operator = Operator::parse(name).ok_or_else(|| PolicyError::UnknownConditionOperator(name.clone()))?;
         let element = format!("Condition.{name}");
-        let keys = keys
-            .as_object()
-            .ok_or_else(|| wrong_type(&element, "a JSON object"))?;
+        let keys = keys.as_object().ok_or_else(|| wrong_type(&element, "a JSON object"))?;
         for (key, values) in keys {
             if operator.qualifier == SetQualifier::ForAllValues
-                && key
-                    .to_ascii_lowercase()
-                    .starts_with("kms:encryptioncontext:")
+                && key.to_ascii_lowercase().starts_with("kms:encryptioncontext:")
             {
                 return Err(PolicyError::OverlyPermissiveCondition);
             }

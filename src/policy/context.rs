@@ -160,8 +160,7 @@ impl RequestContext {
     }
 
     fn set(&mut self, name: &str, value: &str) {
-        self.keys
-            .insert(name.to_ascii_lowercase(), vec![value.to_owned()]);
+        self.keys.insert(name.to_ascii_lowercase(), vec![value.to_owned()]);
     }
 }
 
@@ -172,32 +171,20 @@ mod tests {
     #[test]
     fn standard_keys_are_filled_and_case_insensitive() {
         let alice = Principal::user("111122223333", "alice", "AIDAEXAMPLE");
-        let context = RequestContext::new(
-            alice,
-            "kms:Decrypt",
-            "arn:aws:kms:us-east-1:111122223333:key/k",
-        )
-        .with_via_service("s3.us-east-1.amazonaws.com")
-        .with_encryption_context([("aws:s3:arn", "arn:aws:s3:::b/k"), ("Dept", "x")])
-        .with_secure_transport(true);
+        let context = RequestContext::new(alice, "kms:Decrypt", "arn:aws:kms:us-east-1:111122223333:key/k")
+            .with_via_service("s3.us-east-1.amazonaws.com")
+            .with_encryption_context([("aws:s3:arn", "arn:aws:s3:::b/k"), ("Dept", "x")])
+            .with_secure_transport(true);
         let one = |name: &str| context.values(name).map(|values| values[0].as_str());
-        assert_eq!(
-            one("AWS:PRINCIPALARN"),
-            Some("arn:aws:iam::111122223333:user/alice")
-        );
+        assert_eq!(one("AWS:PRINCIPALARN"), Some("arn:aws:iam::111122223333:user/alice"));
         assert_eq!(one("aws:username"), Some("alice"));
         assert_eq!(one("aws:userid"), Some("AIDAEXAMPLE"));
         assert_eq!(one("kms:calleraccount"), Some("111122223333"));
-        assert_eq!(
-            one("KMS:ENCRYPTIONCONTEXT:AWS:S3:ARN"),
-            Some("arn:aws:s3:::b/k")
-        );
+        assert_eq!(one("KMS:ENCRYPTIONCONTEXT:AWS:S3:ARN"), Some("arn:aws:s3:::b/k"));
         assert_eq!(one("kms:encryptioncontext:dept"), Some("x"));
         assert_eq!(one("aws:SecureTransport"), Some("true"));
         assert_eq!(
-            context
-                .values("kms:EncryptionContextKeys")
-                .map(<[String]>::len),
+            context.values("kms:EncryptionContextKeys").map(<[String]>::len),
             Some(2)
         );
     }
@@ -205,8 +192,7 @@ mod tests {
     #[test]
     fn empty_encryption_context_leaves_keys_absent() {
         let alice = Principal::user("111122223333", "alice", "AIDAEXAMPLE");
-        let context = RequestContext::new(alice, "s3:GetObject", "arn:aws:s3:::b/k")
-            .with_encryption_context([]);
+        let context = RequestContext::new(alice, "s3:GetObject", "arn:aws:s3:::b/k").with_encryption_context([]);
         assert_eq!(context.values("kms:EncryptionContextKeys"), None);
         assert_eq!(context.values("kms:CallerAccount"), None);
     }

@@ -40,14 +40,8 @@ mod tests {
         assert_eq!(document.version.as_deref(), Some("2012-10-17"));
         let statement = &document.statements[0];
         assert_eq!(statement.effect, Effect::Allow);
-        assert_eq!(
-            statement.sid.as_deref(),
-            Some("Enable IAM User Permissions")
-        );
-        assert_eq!(
-            statement.action,
-            Some(Scope::Only(vec!["kms:*".to_owned()]))
-        );
+        assert_eq!(statement.sid.as_deref(), Some("Enable IAM User Permissions"));
+        assert_eq!(statement.action, Some(Scope::Only(vec!["kms:*".to_owned()])));
         let Some(PrincipalSpec::Only(principals)) = &statement.principal else {
             panic!("expected a Principal");
         };

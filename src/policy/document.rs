@@ -112,8 +112,7 @@ impl PolicyDocument {
     /// Parses `text` as a policy of `kind`, checking characters and grammar but not size.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<PolicyDocument, PolicyError> {
         check_characters(text)?;
-        let value: Value =
-            serde_json::from_str(text).map_err(|error| PolicyError::Syntax(error.to_string()))?;
+        let value: Value = serde_json::from_str(text).map_err(|error| PolicyError::Syntax(error.to_string()))?;
         let object = as_object(&value, "the policy document")?;
         let mut document = PolicyDocument {
             version: None,
@@ -163,10 +162,7 @@ fn parse_version(value: &Value) -> Result<String, PolicyError> {
 
 fn parse_statements(value: &Value, kind: PolicyKind) -> Result<Vec<Statement>, PolicyError> {
     match value {
-        Value::Array(items) => items
-            .iter()
-            .map(|item| parse_statement(item, kind))
-            .collect(),
+        Value::Array(items) => items.iter().map(|item| parse_statement(item, kind)).collect(),
         Value::Object(_) => Ok(vec![parse_statement(value, kind)?]),
         _ => Err(wrong_type("Statement", "an object or an array of objects")),
     }
@@ -232,16 +228,10 @@ fn parse_scope(
     }
 }
 
-fn parse_principal_spec(
-    object: &Map<String, Value>,
-    kind: PolicyKind,
-) -> Result<Option<PrincipalSpec>, PolicyError> {
+fn parse_principal_spec(object: &Map<String, Value>, kind: PolicyKind) -> Result<Option<PrincipalSpec>, PolicyError> {
     let spec = match (object.get("Principal"), object.get("NotPrincipal")) {
         (Some(_), Some(_)) => {
-            return Err(PolicyError::ConflictingElements(
-                "Principal",
-                "NotPrincipal",
-            ));
+            return Err(PolicyError::ConflictingElements("Principal", "NotPrincipal"));
         }
         (Some(value), None) => Some(PrincipalSpec::Only(parse_principal_set(value)?)),
         (None, Some(value)) => Some(PrincipalSpec::AllExcept(parse_principal_set(value)?)),
@@ -294,15 +284,11 @@ fn string_list(value: &Value, element: &str) -> Result<Vec<String>, PolicyError>
 }
 
 fn as_string<'a>(value: &'a Value, element: &str) -> Result<&'a str, PolicyError> {
-    value
-        .as_str()
-        .ok_or_else(|| wrong_type(element, "a string"))
+    value.as_str().ok_or_else(|| wrong_type(element, "a string"))
 }
 
 fn as_object<'a>(value: &'a Value, element: &str) -> Result<&'a Map<String, Value>, PolicyError> {
-    value
-        .as_object()
-        .ok_or_else(|| wrong_type(element, "a JSON object"))
+    value.as_object().ok_or_else(|| wrong_type(element, "a JSON object"))
 }
 
 pub(super) fn wrong_type(element: &str, expected: &'static str) -> PolicyError {

@@ -11,9 +11,7 @@
 
 use super::context::RequestContext;
 use super::document::{Effect, PolicyDocument, Statement};
-use super::matching::{
-    PrincipalMatch, match_principal, matches_action, matches_resource, scope_admits,
-};
+use super::matching::{PrincipalMatch, match_principal, matches_action, matches_resource, scope_admits};
 
 /// What one document says about a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,17 +45,12 @@ pub fn evaluate(document: &PolicyDocument, context: &RequestContext) -> Decision
     match evaluate_resource_policy(document, context) {
         ResourceDecision::Allow => Decision::Allow,
         ResourceDecision::ExplicitDeny => Decision::ExplicitDeny,
-        ResourceDecision::DelegatedToAccount | ResourceDecision::NotApplicable => {
-            Decision::NotApplicable
-        }
+        ResourceDecision::DelegatedToAccount | ResourceDecision::NotApplicable => Decision::NotApplicable,
     }
 }
 
 /// Evaluates a resource policy for `context`, reporting delegation to the caller's account.
-pub fn evaluate_resource_policy(
-    document: &PolicyDocument,
-    context: &RequestContext,
-) -> ResourceDecision {
+pub fn evaluate_resource_policy(document: &PolicyDocument, context: &RequestContext) -> ResourceDecision {
     let mut best = ResourceDecision::NotApplicable;
     for statement in &document.statements {
         let reach = statement_reach(statement, context);
@@ -89,12 +82,7 @@ fn statement_reach(statement: &Statement, context: &RequestContext) -> Principal
         None => PrincipalMatch::Direct,
         Some(spec) => match_principal(spec, context),
     };
-    if reach == PrincipalMatch::None
-        || !statement
-            .conditions
-            .iter()
-            .all(|condition| condition.holds(context))
-    {
+    if reach == PrincipalMatch::None || !statement.conditions.iter().all(|condition| condition.holds(context)) {
         return PrincipalMatch::None;
     }
     reach

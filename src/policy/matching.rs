@@ -20,9 +20,7 @@ pub fn wildcard_match(pattern: &str, value: &str, ignore_case: bool) -> bool {
     let (mut p, mut v) = (0, 0);
     let mut last_star: Option<(usize, usize)> = None;
     while v < value.len() {
-        if p < pattern.len()
-            && (pattern[p] == '?' || (pattern[p] != '*' && same(pattern[p], value[v])))
-        {
+        if p < pattern.len() && (pattern[p] == '?' || (pattern[p] != '*' && same(pattern[p], value[v]))) {
             p += 1;
             v += 1;
         } else if p < pattern.len() && pattern[p] == '*' {
@@ -53,12 +51,7 @@ pub fn matches_resource(pattern: &str, resource: &str) -> bool {
 pub(super) fn matches_arn(pattern: &str, arn: &str) -> bool {
     let patterns: Vec<&str> = pattern.splitn(6, ':').collect();
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    patterns.len() == 6
-        && parts.len() == 6
-        && patterns
-            .iter()
-            .zip(&parts)
-            .all(|(p, v)| wildcard_match(p, v, false))
+    patterns.len() == 6 && parts.len() == 6 && patterns.iter().zip(&parts).all(|(p, v)| wildcard_match(p, v, false))
 }
 
 /// Whether a scope (`Action`/`NotAction`, `Resource`/`NotResource`) admits `value`.
@@ -95,17 +88,11 @@ pub(super) fn match_principal(spec: &PrincipalSpec, context: &RequestContext) ->
 }
 
 fn match_principal_set(set: &PrincipalSet, context: &RequestContext) -> PrincipalMatch {
-    let aws = set
-        .aws
-        .iter()
-        .map(|entry| match_aws_principal(entry, context));
-    let service = set
-        .service
-        .iter()
-        .map(|entry| match context.service_principal() {
-            Some(service) if service.eq_ignore_ascii_case(entry) => PrincipalMatch::Direct,
-            _ => PrincipalMatch::None,
-        });
+    let aws = set.aws.iter().map(|entry| match_aws_principal(entry, context));
+    let service = set.service.iter().map(|entry| match context.service_principal() {
+        Some(service) if service.eq_ignore_ascii_case(entry) => PrincipalMatch::Direct,
+        _ => PrincipalMatch::None,
+    });
     aws.chain(service).max().unwrap_or(PrincipalMatch::None)
 }
 
@@ -147,29 +134,16 @@ mod tests {
             "kms:GenerateDataKeyWithoutPlaintext",
             true
         ));
-        assert!(wildcard_match(
-            "kms:GenerateDataKey*",
-            "kms:GenerateDataKey",
-            true
-        ));
+        assert!(wildcard_match("kms:GenerateDataKey*", "kms:GenerateDataKey", true));
         assert!(matches_action("KMS:decrypt", "kms:Decrypt"));
         assert!(matches_action("*", "s3:PutObject"));
         assert!(matches_action("s3:Get*", "s3:GetObject"));
         assert!(!matches_action("s3:Get*", "s3:PutObject"));
         assert!(matches_action("kms:?ecrypt", "kms:Decrypt"));
         assert!(!matches_action("kms:?ecrypt", "kms:Encrypt"));
-        assert!(matches_resource(
-            "arn:aws:s3:::bucket/*",
-            "arn:aws:s3:::bucket/a/b.txt"
-        ));
-        assert!(!matches_resource(
-            "arn:aws:s3:::bucket/*",
-            "arn:aws:s3:::Bucket/a"
-        ));
-        assert!(!matches_resource(
-            "arn:aws:s3:::bucket/*",
-            "arn:aws:s3:::bucket"
-        ));
+        assert!(matches_resource("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/a/b.txt"));
+        assert!(!matches_resource("arn:aws:s3:::bucket/*", "arn:aws:s3:::Bucket/a"));
+        assert!(!matches_resource("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket"));
         assert!(wildcard_match("a*b*c", "aXbYbZc", false));
         assert!(!wildcard_match("a*b*c", "aXbYbZ", false));
         assert!(wildcard_match("", "", false));
@@ -186,20 +160,14 @@ mod tests {
             "arn:aws:iam::*:root",
             "arn:aws:iam::111122223333:user/root"
         ));
-        assert!(matches_arn(
-            "arn:aws:s3:::b/*",
-            "arn:aws:s3:::b/k:with:colons"
-        ));
+        assert!(matches_arn("arn:aws:s3:::b/*", "arn:aws:s3:::b/k:with:colons"));
         assert!(!matches_arn("*", "arn:aws:s3:::b/k"));
     }
 
     #[test]
     fn account_principals() {
         assert_eq!(account_of_root("111122223333"), Some("111122223333"));
-        assert_eq!(
-            account_of_root("arn:aws:iam::111122223333:root"),
-            Some("111122223333")
-        );
+        assert_eq!(account_of_root("arn:aws:iam::111122223333:root"), Some("111122223333"));
         assert_eq!(
             account_of_root("arn:aws-cn:iam::111122223333:root"),
             Some("111122223333")

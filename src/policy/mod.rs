@@ -27,15 +27,12 @@ mod evaluate;
 mod matching;
 mod principals;
 
-pub use authorize::{
-    Authorization, GrantDecision, LockoutCheck, ResourcePolicy, authorize, lockout_check,
-};
+pub use authorize::{Authorization, GrantDecision, LockoutCheck, ResourcePolicy, authorize, lockout_check};
 pub use condition::{Condition, ConditionTest, Operator, SetQualifier};
 pub use context::{Principal, RequestContext};
 pub use default_policy::{DEFAULT_KEY_POLICY_ID, default_key_policy};
 pub use document::{
-    Effect, MAX_POLICY_CHARS, PolicyDocument, PolicyKind, PrincipalSet, PrincipalSpec, Scope,
-    Statement, check_size,
+    Effect, MAX_POLICY_CHARS, PolicyDocument, PolicyKind, PrincipalSet, PrincipalSpec, Scope, Statement, check_size,
 };
 pub use error::PolicyError;
 pub use evaluate::{Decision, ResourceDecision, evaluate, evaluate_resource_policy};

@@ -20,16 +20,12 @@ type Object<'a> = HashMap<String, &'a RawValue>;
 /// `text` through `map` (called for each, `*` and account roots included) and returns the new
 /// text. `map` returns `None` for a principal it does not know, which fails the whole rewrite
 /// with [`PolicyError::InvalidPrincipal`].
-pub fn map_principals(
-    text: &str,
-    mut map: impl FnMut(&str) -> Option<String>,
-) -> Result<String, PolicyError> {
+pub fn map_principals(text: &str, mut map: impl FnMut(&str) -> Option<String>) -> Result<String, PolicyError> {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for token in principal_tokens(text)? {
         let principal: String = from_raw(token)?;
         let mapped = map(&principal).ok_or(PolicyError::InvalidPrincipal(principal))?;
-        let replacement = serde_json::to_string(&mapped)
-            .map_err(|error| PolicyError::Syntax(error.to_string()))?;
+        let replacement = serde_json::to_string(&mapped).map_err(|error| PolicyError::Syntax(error.to_string()))?;
         let start = offset_in(text, token.get())?;
         edits.push((start, start + token.get().len(), replacement));
     }
@@ -117,11 +113,7 @@ mod tests {
             Some(arn.replace("arn:aws:iam::111122223333:user/alice", "AIDAALICE"))
         })
         .expect("maps");
-        let expected = text.replacen(
-            "\"arn:aws:iam::111122223333:user/alice\"",
-            "\"AIDAALICE\"",
-            2,
-        );
+        let expected = text.replacen("\"arn:aws:iam::111122223333:user/alice\"", "\"AIDAALICE\"", 2);
         assert_eq!(mapped, expected);
         assert!(mapped.contains(r#""aws:PrincipalArn": "arn:aws:iam::111122223333:user/alice""#));
         let back = map_principals(&mapped, |id| {
@@ -140,8 +132,7 @@ mod tests {
     #[test]
     fn escapes_survive() {
         let text = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"a\u0062c"},"Action":"kms:*","Resource":"*"}}"#;
-        let mapped =
-            map_principals(text, |principal| Some(format!("{principal}\"q"))).expect("maps");
+        let mapped = map_principals(text, |principal| Some(format!("{principal}\"q"))).expect("maps");
         assert!(mapped.contains(r#""abc\"q""#), "{mapped}");
     }
 }

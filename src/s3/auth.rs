@@ -16,10 +16,9 @@ use http::HeaderMap;
 use super::S3Error;
 use crate::identity::{User, Users};
 use crate::sigv4::{
-    AmzDate, AuthParseError, Authorization, AuthorizationV4, ChecksumAlgorithm, ChunkSigning,
-    ChunkedMode, Credential, PayloadHash, PayloadHashError, PresignedV2, PresignedV4, QueryMode,
-    RequestParts, SignatureV2, SignedHeaders, SigningKey, canonical_request, string_to_sign,
-    string_to_sign_v2,
+    AmzDate, AuthParseError, Authorization, AuthorizationV4, ChecksumAlgorithm, ChunkSigning, ChunkedMode, Credential,
+    PayloadHash, PayloadHashError, PresignedV2, PresignedV4, QueryMode, RequestParts, SignatureV2, SignedHeaders,
+    SigningKey, canonical_request, string_to_sign, string_to_sign_v2,
 };
 
 /// The largest difference between a request's time and ours (AWS: 15 minutes).
@@ -74,7 +73,8 @@ pub fn authenticate(
                 verify_header(users, region, request, &headers, &authorization, now)
             }
             Ok(Authorization::V2(_)) => Err(S3Error::InvalidRequest {
-                message: "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.".to_owned(),
+                message: "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+                    .to_owned(),
             }),
             Err(error) => Err(malformed(&header_parse_message(&error, region))),
         };
@@ -162,11 +162,7 @@ fn verify_presigned_v4(
         Some(_) => payload_hash(request.headers)?,
         None => PayloadHash::Unsigned,
     };
-    let signature = (
-        &presigned.credential,
-        &presigned.signed_headers,
-        &presigned.signature,
-    );
+    let signature = (&presigned.credential, &presigned.signed_headers, &presigned.signature);
     verify_signature(
         &user,
         request,
@@ -248,8 +244,7 @@ fn verify_signature(
         raw_query: request.raw_query,
         headers,
     };
-    let canonical = canonical_request(&parts, signed_headers, payload, mode)
-        .map_err(|_| S3Error::AccessDenied)?;
+    let canonical = canonical_request(&parts, signed_headers, payload, mode).map_err(|_| S3Error::AccessDenied)?;
     let string_to_sign = string_to_sign(amz_date, &credential.scope, &canonical);
     let key = SigningKey::for_scope(user.secret(), &credential.scope);
     let expected = key.sign(&string_to_sign);
@@ -276,16 +271,16 @@ fn chunked_mode(
 ) -> Result<ChunkedMode, S3Error> {
     let trailer = match headers.get("x-amz-trailer").map(|v| v.to_str()) {
         None => None,
-        Some(Ok(name)) => Some(
-            ChecksumAlgorithm::from_trailer_name(name.trim()).ok_or_else(|| {
-                S3Error::InvalidRequest {
+        Some(Ok(name)) => {
+            Some(
+                ChecksumAlgorithm::from_trailer_name(name.trim()).ok_or_else(|| S3Error::InvalidRequest {
                     message: format!(
                         "The value specified in the x-amz-trailer header is not supported: {}",
                         name.trim()
                     ),
-                }
-            })?,
-        ),
+                })?,
+            )
+        }
         Some(Err(_)) => {
             return Err(S3Error::InvalidRequest {
                 message: "Invalid x-amz-trailer header.".to_owned(),
@@ -382,9 +377,7 @@ fn payload_hash(headers: &HeaderMap) -> Result<PayloadHash, S3Error> {
 fn header_pairs(headers: &HeaderMap) -> Vec<(&str, &str)> {
     headers
         .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str(), std::str::from_utf8(value.as_bytes()).ok()?))
-        })
+        .filter_map(|(name, value)| Some((name.as_str(), std::str::from_utf8(value.as_bytes()).ok()?)))
         .collect()
 }
 
@@ -409,8 +402,12 @@ fn header_parse_message(error: &AuthParseError, region: &str) -> String {
         AuthParseError::UnsupportedAlgorithm => {
             "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.".to_owned()
         }
-        AuthParseError::MalformedCredential | AuthParseError::MalformedScopeDate | AuthParseError::MalformedScopeTerminator => {
-            format!("The authorization header is malformed; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/{region}/s3/aws4_request\".")
+        AuthParseError::MalformedCredential
+        | AuthParseError::MalformedScopeDate
+        | AuthParseError::MalformedScopeTerminator => {
+            format!(
+                "The authorization header is malformed; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/{region}/s3/aws4_request\"."
+            )
         }
         other => format!("The authorization header is malformed; {other}."),
     }

@@ -25,14 +25,12 @@ pub enum Outcome {
 /// Evaluates the request's preconditions against the object's response headers.
 pub fn evaluate(request: &HeaderMap, object: &HeaderMap) -> Outcome {
     let etag = header(object, "etag");
-    let last_modified =
-        header(object, "last-modified").and_then(|v| AmzDate::parse_rfc1123(v).ok());
+    let last_modified = header(object, "last-modified").and_then(|v| AmzDate::parse_rfc1123(v).ok());
     if let Some(condition) = header(request, "if-match") {
         if !etag.is_some_and(|etag| list_matches(condition, etag)) {
             return Outcome::PreconditionFailed("If-Match");
         }
-    } else if let (Some(since), Some(modified)) =
-        (date(request, "if-unmodified-since"), last_modified)
+    } else if let (Some(since), Some(modified)) = (date(request, "if-unmodified-since"), last_modified)
         && modified > since
     {
         return Outcome::PreconditionFailed("If-Unmodified-Since");
@@ -41,8 +39,7 @@ pub fn evaluate(request: &HeaderMap, object: &HeaderMap) -> Outcome {
         if etag.is_some_and(|etag| list_matches(condition, etag)) {
             return Outcome::NotModified;
         }
-    } else if let (Some(since), Some(modified)) =
-        (date(request, "if-modified-since"), last_modified)
+    } else if let (Some(since), Some(modified)) = (date(request, "if-modified-since"), last_modified)
         && modified <= since
     {
         return Outcome::NotModified;
@@ -51,10 +48,7 @@ pub fn evaluate(request: &HeaderMap, object: &HeaderMap) -> Outcome {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
 fn date(headers: &HeaderMap, name: &str) -> Option<AmzDate> {
@@ -84,12 +78,7 @@ mod tests {
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs
             .iter()
-            .map(|(k, v)| {
-                (
-                    http::HeaderName::from_static(k),
-                    HeaderValue::from_static(v),
-                )
-            })
+            .map(|(k, v)| (http::HeaderName::from_static(k), HeaderValue::from_static(v)))
             .collect()
     }
 
@@ -107,10 +96,7 @@ mod tests {
             evaluate(&headers(&[("if-match", "\"x\", \"abc\"")]), &object()),
             Outcome::Proceed
         );
-        assert_eq!(
-            evaluate(&headers(&[("if-match", "*")]), &object()),
-            Outcome::Proceed
-        );
+        assert_eq!(evaluate(&headers(&[("if-match", "*")]), &object()), Outcome::Proceed);
         assert_eq!(
             evaluate(&headers(&[("if-match", "\"x\"")]), &object()),
             Outcome::PreconditionFailed("If-Match")

@@ -149,18 +149,14 @@ impl S3Error {
     /// AWS's error code.
     pub fn code(&self) -> &'static str {
         match self {
-            S3Error::AccessDenied
-            | S3Error::AccessDeniedWithMessage { .. }
-            | S3Error::RequestExpired { .. } => "AccessDenied",
-            S3Error::InvalidAccessKeyId { .. } => "InvalidAccessKeyId",
-            S3Error::SignatureDoesNotMatch { .. } | S3Error::ChunkSignatureDoesNotMatch => {
-                "SignatureDoesNotMatch"
+            S3Error::AccessDenied | S3Error::AccessDeniedWithMessage { .. } | S3Error::RequestExpired { .. } => {
+                "AccessDenied"
             }
+            S3Error::InvalidAccessKeyId { .. } => "InvalidAccessKeyId",
+            S3Error::SignatureDoesNotMatch { .. } | S3Error::ChunkSignatureDoesNotMatch => "SignatureDoesNotMatch",
             S3Error::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
             S3Error::AuthorizationHeaderMalformed { .. } => "AuthorizationHeaderMalformed",
-            S3Error::AuthorizationQueryParametersError { .. } => {
-                "AuthorizationQueryParametersError"
-            }
+            S3Error::AuthorizationQueryParametersError { .. } => "AuthorizationQueryParametersError",
             S3Error::ContentSha256Mismatch { .. } => "XAmzContentSHA256Mismatch",
             S3Error::BadDigest { .. } => "BadDigest",
             S3Error::InvalidDigest => "InvalidDigest",
@@ -215,14 +211,8 @@ impl S3Error {
     /// Extra elements AWS puts in the error document, in AWS's order.
     fn details(&self) -> Vec<(&'static str, String)> {
         match self {
-            S3Error::RequestExpired {
-                expires,
-                server_time,
-            } => {
-                vec![
-                    ("Expires", expires.clone()),
-                    ("ServerTime", server_time.clone()),
-                ]
+            S3Error::RequestExpired { expires, server_time } => {
+                vec![("Expires", expires.clone()), ("ServerTime", server_time.clone())]
             }
             S3Error::InvalidAccessKeyId { access_key_id } => {
                 vec![("AWSAccessKeyId", access_key_id.clone())]
@@ -254,10 +244,7 @@ impl S3Error {
                 vec![("Condition", (*condition).to_owned())]
             }
             S3Error::InvalidArgument { name, value, .. } => {
-                vec![
-                    ("ArgumentName", name.clone()),
-                    ("ArgumentValue", value.clone()),
-                ]
+                vec![("ArgumentName", name.clone()), ("ArgumentValue", value.clone())]
             }
             _ => Vec::new(),
         }
@@ -280,12 +267,7 @@ impl S3Error {
     }
 
     /// The full HTTP response. HEAD responses carry no body, as on AWS.
-    pub fn to_response(
-        &self,
-        resource: &str,
-        request_id: &str,
-        head: bool,
-    ) -> Response<ResponseBody> {
+    pub fn to_response(&self, resource: &str, request_id: &str, head: bool) -> Response<ResponseBody> {
         let body = if head {
             Bytes::new()
         } else {
@@ -295,10 +277,7 @@ impl S3Error {
         let mut response = Response::new(super::full_body(body));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/xml"),
-        );
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
         response
     }
@@ -349,9 +328,7 @@ mod tests {
             access_key_id: "AK<&>".to_owned(),
         };
         let xml = err.to_xml("/bucket/key", "REQ1");
-        assert!(xml.starts_with(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidAccessKeyId</Code>"
-        ));
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidAccessKeyId</Code>"));
         assert!(xml.contains("<AWSAccessKeyId>AK&lt;&amp;&gt;</AWSAccessKeyId>"));
         assert!(xml.contains("<RequestId>REQ1</RequestId>"));
         assert_eq!(err.status(), StatusCode::FORBIDDEN);
@@ -364,9 +341,6 @@ mod tests {
             server_time: "s".into(),
         };
         assert_eq!(err.code(), "AccessDenied");
-        assert!(
-            err.to_xml("/", "r")
-                .contains("<Message>Request has expired</Message>")
-        );
+        assert!(err.to_xml("/", "r").contains("<Message>Request has expired</Message>"));
     }
 }

@@ -141,15 +141,9 @@ mod tests {
             "x-amz-content-sha256",
             HeaderValue::from_static("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
         );
-        client.insert(
-            "content-encoding",
-            HeaderValue::from_static("aws-chunked, gzip"),
-        );
+        client.insert("content-encoding", HeaderValue::from_static("aws-chunked, gzip"));
         client.insert("x-amz-meta-colour", HeaderValue::from_static("blue"));
-        client.insert(
-            "x-amz-sdk-checksum-algorithm",
-            HeaderValue::from_static("CRC32"),
-        );
+        client.insert("x-amz-sdk-checksum-algorithm", HeaderValue::from_static("CRC32"));
         client.insert("range", HeaderValue::from_static("bytes=0-1"));
         let forwarded = request_headers(&client, true);
         assert!(forwarded.get("authorization").is_none());

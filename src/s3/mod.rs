@@ -83,10 +83,7 @@ impl S3Api {
         let request_id = new_request_id();
         let (parts, body) = request.into_parts();
         let head = parts.method == Method::HEAD;
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok());
+        let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
         let address = match route::resolve(parts.uri.path(), host, self.domain.as_deref()) {
             Ok(address) => address,
             Err(error) => return error_response(&error, "/", &request_id, head),
@@ -124,10 +121,7 @@ impl S3Api {
         let body = match body {
             Some(body) => {
                 let length = body.length();
-                Some((
-                    body::prime(body).await?.boxed_unsync() as UpstreamBody,
-                    length,
-                ))
+                Some((body::prime(body).await?.boxed_unsync() as UpstreamBody, length))
             }
             None => None,
         };
@@ -144,11 +138,9 @@ impl S3Api {
             body,
         };
         let response = self.upstream.send(request).await.map_err(|error| {
-            verdict
-                .failure()
-                .unwrap_or_else(|| S3Error::ServiceUnavailable {
-                    detail: error.to_string(),
-                })
+            verdict.failure().unwrap_or_else(|| S3Error::ServiceUnavailable {
+                detail: error.to_string(),
+            })
         })?;
         let status = response.status();
         if status.is_client_error() || status.is_server_error() {
@@ -156,8 +148,7 @@ impl S3Api {
             let resource = address.resource();
             return Ok(rewrite_upstream_error(response, &resource, request_id, head).await);
         }
-        let reads_object =
-            address.key.is_some() && (parts.method == Method::GET || parts.method == Method::HEAD);
+        let reads_object = address.key.is_some() && (parts.method == Method::GET || parts.method == Method::HEAD);
         if reads_object && response.status().is_success() {
             match conditional::evaluate(&parts.headers, response.headers()) {
                 conditional::Outcome::Proceed => {}
@@ -186,11 +177,7 @@ async fn rewrite_upstream_error(
     } else {
         let limit = upstream_error::MAX_ERROR_DOCUMENT;
         let limited = http_body_util::Limited::new(response.into_body(), limit);
-        let document = limited
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
+        let document = limited.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
         Bytes::from(upstream_error::rewrite(&document, resource, request_id))
     };
     let length = body.len();
@@ -201,10 +188,7 @@ async fn rewrite_upstream_error(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/xml"),
     );
-    headers.insert(
-        http::header::CONTENT_LENGTH,
-        http::HeaderValue::from(length),
-    );
+    headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(length));
     forward::stamp(headers, request_id);
     rewritten
 }
@@ -219,8 +203,7 @@ fn inbound_body(
     let headers = &parts.headers;
     let (length, chunked, sha256) = match payload {
         Payload::Chunked(mode) => {
-            let length = header_u64(headers, "x-amz-decoded-content-length")?
-                .ok_or(S3Error::MissingContentLength)?;
+            let length = header_u64(headers, "x-amz-decoded-content-length")?.ok_or(S3Error::MissingContentLength)?;
             (length, Some(sigv4::ChunkedDecoder::new(mode, length)), None)
         }
         Payload::Sha256(_) | Payload::Unsigned => {
@@ -230,17 +213,14 @@ fn inbound_body(
             };
             match header_u64(headers, "content-length")? {
                 Some(length) => (length, None, sha256),
-                None if parts.method == Method::PUT
-                    || headers.contains_key(http::header::TRANSFER_ENCODING) =>
-                {
+                None if parts.method == Method::PUT || headers.contains_key(http::header::TRANSFER_ENCODING) => {
                     return Err(S3Error::MissingContentLength);
                 }
                 None => return Ok(None),
             }
         }
     };
-    let carries_body =
-        chunked.is_some() || parts.method == Method::PUT || parts.method == Method::POST;
+    let carries_body = chunked.is_some() || parts.method == Method::PUT || parts.method == Method::POST;
     if length == 0 && !carries_body {
         return Ok(None);
     }
@@ -276,9 +256,7 @@ fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
         .ok_or(S3Error::InvalidDigest)
 }
 
-fn checksum_header(
-    headers: &HeaderMap,
-) -> Result<Option<(crate::checksum::ChecksumAlgorithm, Vec<u8>)>, S3Error> {
+fn checksum_header(headers: &HeaderMap) -> Result<Option<(crate::checksum::ChecksumAlgorithm, Vec<u8>)>, S3Error> {
     let mut found = None;
     for algorithm in crate::checksum::ChecksumAlgorithm::ALL {
         let Some(value) = headers.get(algorithm.header_name()) else {
@@ -286,7 +264,8 @@ fn checksum_header(
         };
         if found.is_some() {
             return Err(S3Error::InvalidRequest {
-                message: "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".to_owned(),
+                message: "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+                    .to_owned(),
             });
         }
         let digest = value
@@ -301,12 +280,7 @@ fn checksum_header(
     Ok(found)
 }
 
-fn error_response(
-    error: &S3Error,
-    resource: &str,
-    request_id: &str,
-    head: bool,
-) -> Response<ResponseBody> {
+fn error_response(error: &S3Error, resource: &str, request_id: &str, head: bool) -> Response<ResponseBody> {
     let mut response = error.to_response(resource, request_id, head);
     forward::stamp(response.headers_mut(), request_id);
     response
@@ -321,9 +295,7 @@ fn log_error(error: &S3Error, parts: &Parts, request_id: &str) {
         }
         Fault::Upstream | Fault::Internal => {
             let detail = match error {
-                S3Error::ServiceUnavailable { detail } | S3Error::InternalError { detail } => {
-                    detail.as_str()
-                }
+                S3Error::ServiceUnavailable { detail } | S3Error::InternalError { detail } => detail.as_str(),
                 _ => "",
             };
             tracing::warn!(request_id, %method, path, code = error.code(), detail, "request failed");

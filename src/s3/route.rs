@@ -30,11 +30,7 @@ impl S3Address {
 }
 
 /// Resolves the address from the raw (still encoded) path and the `Host` header.
-pub fn resolve(
-    raw_path: &str,
-    host: Option<&str>,
-    domain: Option<&str>,
-) -> Result<S3Address, S3Error> {
+pub fn resolve(raw_path: &str, host: Option<&str>, domain: Option<&str>) -> Result<S3Address, S3Error> {
     let path = decode(raw_path)?;
     let Some(path) = path.strip_prefix('/') else {
         return Err(invalid_uri());
@@ -107,10 +103,7 @@ mod tests {
             resolve("/b/k%20x/y", None, None).unwrap(),
             addr(Some("b"), Some("k x/y"))
         );
-        assert_eq!(
-            resolve("/b//k", None, None).unwrap(),
-            addr(Some("b"), Some("/k"))
-        );
+        assert_eq!(resolve("/b//k", None, None).unwrap(), addr(Some("b"), Some("/k")));
     }
 
     #[test]
@@ -120,10 +113,7 @@ mod tests {
             resolve("/k", Some("b.s3.local:7070"), domain).unwrap(),
             addr(Some("b"), Some("k"))
         );
-        assert_eq!(
-            resolve("/", Some("b.s3.local"), domain).unwrap(),
-            addr(Some("b"), None)
-        );
+        assert_eq!(resolve("/", Some("b.s3.local"), domain).unwrap(), addr(Some("b"), None));
         assert_eq!(
             resolve("/b/k", Some("s3.local:7070"), domain).unwrap(),
             addr(Some("b"), Some("k"))

@@ -68,10 +68,7 @@ fn error_fields(text: &str) -> Vec<(String, String)> {
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+    fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
 fn push(xml: &mut String, name: &str, value: &str) {
@@ -112,18 +109,14 @@ fn default_message(code: &str) -> &'static str {
         "InvalidPart" => {
             "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
         }
-        "InvalidPartOrder" => {
-            "The list of parts was not in ascending order. Parts must be ordered by part number."
-        }
+        "InvalidPartOrder" => "The list of parts was not in ascending order. Parts must be ordered by part number.",
         "EntityTooSmall" => "Your proposed upload is smaller than the minimum allowed object size.",
         "EntityTooLarge" => "Your proposed upload exceeds the maximum allowed size",
         "PreconditionFailed" => "At least one of the pre-conditions you specified did not hold",
         "NotImplemented" => "A header you provided implies functionality that is not implemented",
         "MethodNotAllowed" => "The specified method is not allowed against this resource.",
         "KeyTooLongError" => "Your key is too long",
-        "MalformedXML" => {
-            "The XML you provided was not well-formed or did not validate against our published schema"
-        }
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
         "NoSuchTagSet" => "The TagSet does not exist",
         _ => "The upstream store refused the request.",
     }
@@ -138,7 +131,12 @@ mod tests {
         let upstream = br#"<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a&amp;b</Key><RequestId>UPSTREAM</RequestId><HostId>x</HostId></Error>"#;
         let xml = rewrite(upstream, "/b/a&b", "OURS");
-        assert!(xml.contains("<Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a&amp;b</Key>"), "{xml}");
+        assert!(
+            xml.contains(
+                "<Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a&amp;b</Key>"
+            ),
+            "{xml}"
+        );
         assert!(
             xml.contains("<RequestId>OURS</RequestId>") && !xml.contains("UPSTREAM"),
             "{xml}"

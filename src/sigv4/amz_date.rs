@@ -75,17 +75,8 @@ impl AmzDate {
         if year.len() != 4 || time.len() != 8 || time[2] != b':' || time[5] != b':' {
             return Err(AmzDateError::Format);
         }
-        let clock = (
-            digits(&time[0..2])?,
-            digits(&time[3..5])?,
-            digits(&time[6..8])?,
-        );
-        Self::from_civil(
-            digits(year.as_bytes())?,
-            month,
-            digits(day.as_bytes())?,
-            clock,
-        )
+        let clock = (digits(&time[0..2])?, digits(&time[3..5])?, digits(&time[6..8])?);
+        Self::from_civil(digits(year.as_bytes())?, month, digits(day.as_bytes())?, clock)
     }
 
     /// The instant `unix_seconds` after the epoch, if its year has four digits.
@@ -106,12 +97,7 @@ impl AmzDate {
         format!("{year:04}{month:02}{day:02}")
     }
 
-    fn from_civil(
-        year: u32,
-        month: u32,
-        day: u32,
-        clock: (u32, u32, u32),
-    ) -> Result<Self, AmzDateError> {
+    fn from_civil(year: u32, month: u32, day: u32, clock: (u32, u32, u32)) -> Result<Self, AmzDateError> {
         let (hour, minute, second) = clock;
         let valid_day = (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
         if !valid_day || hour > 23 || minute > 59 || second > 59 {
@@ -130,15 +116,8 @@ impl fmt::Display for AmzDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (year, month, day) = civil_from_days(self.unix_seconds.div_euclid(86_400));
         let second_of_day = self.unix_seconds.rem_euclid(86_400);
-        let (hour, minute, second) = (
-            second_of_day / 3600,
-            second_of_day / 60 % 60,
-            second_of_day % 60,
-        );
-        write!(
-            f,
-            "{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z"
-        )
+        let (hour, minute, second) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
+        write!(f, "{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z")
     }
 }
 
@@ -183,8 +162,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
@@ -226,19 +204,10 @@ mod tests {
             "20130431T000000Z",
             "20130524T240000Z",
         ] {
-            assert_eq!(
-                AmzDate::parse(text),
-                Err(AmzDateError::OutOfRange),
-                "{text}"
-            );
+            assert_eq!(AmzDate::parse(text), Err(AmzDateError::OutOfRange), "{text}");
         }
         assert!(AmzDate::parse("20000229T235959Z").is_ok());
-        for text in [
-            "2013-05-24T00:00:00Z",
-            "20130524T000000",
-            "+0130524T000000Z",
-            "",
-        ] {
+        for text in ["2013-05-24T00:00:00Z", "20130524T000000", "+0130524T000000Z", ""] {
             assert_eq!(AmzDate::parse(text), Err(AmzDateError::Format), "{text}");
         }
         assert!(AmzDate::parse_rfc1123("Fri, 24 May 2013 00:00:00 PST").is_err());

@@ -136,23 +136,13 @@ impl Authorization {
 impl AuthorizationV4 {
     fn parse_components(rest: &str) -> Result<Self, AuthParseError> {
         let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-        for component in rest
-            .split([',', ' ', '\t'])
-            .filter(|piece| !piece.is_empty())
-        {
-            let (name, value) = component
-                .split_once('=')
-                .ok_or(AuthParseError::UnknownComponent)?;
+        for component in rest.split([',', ' ', '\t']).filter(|piece| !piece.is_empty()) {
+            let (name, value) = component.split_once('=').ok_or(AuthParseError::UnknownComponent)?;
             match name {
                 "Credential" => set_once(&mut credential, Credential::parse(value)?, "Credential")?,
-                "SignedHeaders" => set_once(
-                    &mut signed_headers,
-                    SignedHeaders::parse(value)?,
-                    "SignedHeaders",
-                )?,
+                "SignedHeaders" => set_once(&mut signed_headers, SignedHeaders::parse(value)?, "SignedHeaders")?,
                 "Signature" => {
-                    let parsed =
-                        Signature::from_hex(value).ok_or(AuthParseError::MalformedSignature)?;
+                    let parsed = Signature::from_hex(value).ok_or(AuthParseError::MalformedSignature)?;
                     set_once(&mut signature, parsed, "Signature")?
                 }
                 _ => return Err(AuthParseError::UnknownComponent),
@@ -168,14 +158,11 @@ impl AuthorizationV4 {
 
 impl AuthorizationV2 {
     fn parse_credentials(rest: &str) -> Result<Self, AuthParseError> {
-        let (access_key_id, signature) = rest
-            .rsplit_once(':')
-            .ok_or(AuthParseError::MalformedCredential)?;
+        let (access_key_id, signature) = rest.rsplit_once(':').ok_or(AuthParseError::MalformedCredential)?;
         if access_key_id.is_empty() || access_key_id.contains([' ', '\t']) {
             return Err(AuthParseError::MalformedCredential);
         }
-        let signature =
-            SignatureV2::from_base64(signature).ok_or(AuthParseError::MalformedSignature)?;
+        let signature = SignatureV2::from_base64(signature).ok_or(AuthParseError::MalformedSignature)?;
         Ok(Self {
             access_key_id: access_key_id.to_owned(),
             signature,
@@ -184,11 +171,7 @@ impl AuthorizationV2 {
 }
 
 /// Stores `value` in `slot`, or fails if the component was already seen.
-pub(super) fn set_once<T>(
-    slot: &mut Option<T>,
-    value: T,
-    name: &'static str,
-) -> Result<(), AuthParseError> {
+pub(super) fn set_once<T>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), AuthParseError> {
     if slot.replace(value).is_some() {
         return Err(AuthParseError::Duplicate(name));
     }
@@ -233,11 +216,7 @@ impl CredentialScope {
 impl fmt::Display for CredentialScope {
     /// Formats as `YYYYMMDD/region/service/aws4_request`, the form used in strings to sign.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/{}/{}/aws4_request",
-            self.date, self.region, self.service
-        )
+        write!(f, "{}/{}/{}/aws4_request", self.date, self.region, self.service)
     }
 }
 
@@ -270,9 +249,7 @@ impl SignedHeaders {
     }
 
     fn normalize(mut names: Vec<String>) -> Self {
-        names
-            .iter_mut()
-            .for_each(|name| name.make_ascii_lowercase());
+        names.iter_mut().for_each(|name| name.make_ascii_lowercase());
         names.sort();
         names.dedup();
         Self(names)
@@ -285,9 +262,7 @@ impl SignedHeaders {
 
     /// True when `name` (any case) is signed.
     pub fn contains(&self, name: &str) -> bool {
-        self.0
-            .iter()
-            .any(|signed| signed.eq_ignore_ascii_case(name))
+        self.0.iter().any(|signed| signed.eq_ignore_ascii_case(name))
     }
 }
 
@@ -321,10 +296,7 @@ mod tests {
     fn parses_the_aws_example() {
         let auth = v4(AWS_EXAMPLE);
         assert_eq!(auth.credential.access_key_id, "AKIAIOSFODNN7EXAMPLE");
-        assert_eq!(
-            auth.credential.scope.to_string(),
-            "20130524/us-east-1/s3/aws4_request"
-        );
+        assert_eq!(auth.credential.scope.to_string(), "20130524/us-east-1/s3/aws4_request");
         assert_eq!(
             auth.signed_headers.to_string(),
             "host;range;x-amz-content-sha256;x-amz-date"
@@ -373,10 +345,7 @@ mod tests {
                 "AWS4-HMAC-SHA256 SignedHeaders=host;;range",
                 AuthParseError::MalformedSignedHeaders,
             ),
-            (
-                "AWS4-HMAC-SHA256 Signature=abc",
-                AuthParseError::MalformedSignature,
-            ),
+            ("AWS4-HMAC-SHA256 Signature=abc", AuthParseError::MalformedSignature),
             ("AWS4-HMAC-SHA256 Foo=bar", AuthParseError::UnknownComponent),
             (
                 "AWS4-HMAC-SHA256 SignedHeaders=host SignedHeaders=host",
@@ -390,8 +359,7 @@ mod tests {
 
     #[test]
     fn recognises_sigv2() {
-        let parsed =
-            Authorization::parse("AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU=").unwrap();
+        let parsed = Authorization::parse("AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU=").unwrap();
         let Authorization::V2(v2) = parsed else {
             panic!("expected V2")
         };

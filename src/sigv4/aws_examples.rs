@@ -38,8 +38,7 @@ fn check(example: &Example<'_>) {
         raw_query: example.query,
         headers: example.headers,
     };
-    let canonical =
-        canonical_request(&parts, &signed_headers, &payload, QueryMode::Header).unwrap();
+    let canonical = canonical_request(&parts, &signed_headers, &payload, QueryMode::Header).unwrap();
     assert_eq!(canonical, example.canonical);
 
     let header = format!(
@@ -78,10 +77,7 @@ fn get_object() {
 #[test]
 fn put_object() {
     let body_sha256 = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
-    assert_eq!(
-        PayloadHash::of_body(b"Welcome to Amazon S3.").to_string(),
-        body_sha256
-    );
+    assert_eq!(PayloadHash::of_body(b"Welcome to Amazon S3.").to_string(), body_sha256);
     check(&Example {
         method: "PUT",
         path: "/test$file.text",
@@ -158,9 +154,7 @@ fn put_object_multiple_chunks_seed() {
 #[test]
 fn presigned_get_object() {
     let raw_query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
-    let presigned = PresignedV4::parse(&decode_query(raw_query))
-        .unwrap()
-        .unwrap();
+    let presigned = PresignedV4::parse(&decode_query(raw_query)).unwrap().unwrap();
     let parts = RequestParts {
         method: "GET",
         raw_path: "/test.txt",

@@ -86,18 +86,12 @@ pub(super) fn canonical_query(raw_query: &str, mode: QueryMode) -> String {
         .map(|(key, value)| (uri_encode(&key, false), uri_encode(&value, false)))
         .collect();
     pairs.sort();
-    let encoded: Vec<String> = pairs
-        .into_iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
+    let encoded: Vec<String> = pairs.into_iter().map(|(key, value)| format!("{key}={value}")).collect();
     encoded.join("&")
 }
 
 /// `name:value\n` for every signed header, in signed-header (sorted) order.
-fn canonical_headers(
-    headers: &[(&str, &str)],
-    signed_headers: &SignedHeaders,
-) -> Result<String, CanonicalError> {
+fn canonical_headers(headers: &[(&str, &str)], signed_headers: &SignedHeaders) -> Result<String, CanonicalError> {
     let mut text = String::new();
     for name in signed_headers.names() {
         let values: Vec<String> = headers
@@ -135,10 +129,7 @@ mod tests {
         assert_eq!(canonical_uri(""), "/");
         assert_eq!(canonical_uri("/test$file.text"), "/test%24file.text");
         assert_eq!(canonical_uri("/test%24file.text"), "/test%24file.text");
-        assert_eq!(
-            canonical_uri("/a%20b/c+d/%E2%82%AC"),
-            "/a%20b/c%2Bd/%E2%82%AC"
-        );
+        assert_eq!(canonical_uri("/a%20b/c+d/%E2%82%AC"), "/a%20b/c%2Bd/%E2%82%AC");
         assert_eq!(canonical_uri("/a%2Fb"), "/a/b");
         assert_eq!(canonical_uri("//double//"), "//double//");
     }
@@ -166,10 +157,7 @@ mod tests {
         let text = canonical_headers(&headers, &signed("host;x-amz-meta-a")).unwrap();
         assert_eq!(text, "host:h\nx-amz-meta-a:one two,three\n");
         let missing = canonical_headers(&headers, &signed("host;range"));
-        assert_eq!(
-            missing,
-            Err(CanonicalError::MissingSignedHeader("range".to_owned()))
-        );
+        assert_eq!(missing, Err(CanonicalError::MissingSignedHeader("range".to_owned())));
     }
 
     proptest! {

@@ -10,11 +10,7 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, percent_encode};
 
 /// Everything except the unreserved characters.
-const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 /// As [`QUERY_SET`], but `/` stays literal (path segments).
 const PATH_SET: &AsciiSet = &QUERY_SET.remove(b'/');
 
@@ -34,10 +30,7 @@ pub(super) fn decode_path(raw: &str) -> Vec<u8> {
 /// Percent-decodes one query key or value, reading `+` as a space (form encoding, as S3
 /// and Go's `url.ParseQuery` do). A literal plus must be sent as `%2B`.
 pub(super) fn decode_query_component(raw: &str) -> Vec<u8> {
-    let spaced: Vec<u8> = raw
-        .bytes()
-        .map(|byte| if byte == b'+' { b' ' } else { byte })
-        .collect();
+    let spaced: Vec<u8> = raw.bytes().map(|byte| if byte == b'+' { b' ' } else { byte }).collect();
     percent_decode(&spaced).collect()
 }
 
@@ -54,18 +47,12 @@ pub(super) fn split_query(raw: &str) -> impl Iterator<Item = (&str, &str)> {
 /// date or signature, so the parsers reject it with a precise error).
 pub fn decode_query(raw: &str) -> Vec<(String, String)> {
     split_query(raw)
-        .map(|(key, value)| {
-            (
-                lossy(decode_query_component(key)),
-                lossy(decode_query_component(value)),
-            )
-        })
+        .map(|(key, value)| (lossy(decode_query_component(key)), lossy(decode_query_component(value))))
         .collect()
 }
 
 fn lossy(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -84,15 +71,8 @@ mod tests {
         assert_eq!(decode_path("/a%2Fb+c%zz"), b"/a/b+c%zz");
         assert_eq!(decode_query_component("a+b%2Bc"), b"a b+c");
         let pairs = decode_query("X-Amz-Credential=AK%2F2013&&uploads&a=b=c");
-        let expected = [
-            ("X-Amz-Credential", "AK/2013"),
-            ("uploads", ""),
-            ("a", "b=c"),
-        ];
-        let expected: Vec<_> = expected
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let expected = [("X-Amz-Credential", "AK/2013"), ("uploads", ""), ("a", "b=c")];
+        let expected: Vec<_> = expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(pairs, expected);
     }
 }

@@ -34,13 +34,12 @@ mod sigv2;
 
 pub use amz_date::{AmzDate, AmzDateError};
 pub use authorization::{
-    AuthParseError, Authorization, AuthorizationV2, AuthorizationV4, Credential, CredentialScope,
-    SignedHeaders,
+    AuthParseError, Authorization, AuthorizationV2, AuthorizationV4, Credential, CredentialScope, SignedHeaders,
 };
 pub use canonical::{CanonicalError, QueryMode, RequestParts, canonical_request};
 pub use chunked::{
-    ChecksumAlgorithm, ChunkSigning, ChunkedDecoder, ChunkedError, ChunkedEvent, ChunkedMode,
-    DEFAULT_MAX_CHUNK_SIZE, Step, Trailer,
+    ChecksumAlgorithm, ChunkSigning, ChunkedDecoder, ChunkedError, ChunkedEvent, ChunkedMode, DEFAULT_MAX_CHUNK_SIZE,
+    Step, Trailer,
 };
 pub use encoding::{decode_query, uri_encode};
 pub use payload::{PayloadHash, PayloadHashError};

@@ -47,8 +47,7 @@ impl PayloadHash {
             STREAMING_SIGNED => Ok(Self::StreamingSigned),
             STREAMING_SIGNED_TRAILER => Ok(Self::StreamingSignedTrailer),
             STREAMING_UNSIGNED_TRAILER => Ok(Self::StreamingUnsignedTrailer),
-            "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"
-            | "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER" => {
+            "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD" | "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER" => {
                 Err(PayloadHashError::UnsupportedEcdsa)
             }
             _ => Self::parse_digest(value),
@@ -56,9 +55,7 @@ impl PayloadHash {
     }
 
     fn parse_digest(value: &str) -> Result<Self, PayloadHashError> {
-        let lower_hex = value
-            .bytes()
-            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+        let lower_hex = value.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
         let mut digest = [0u8; 32];
         if !lower_hex || hex::decode_to_slice(value, &mut digest).is_err() {
             return Err(PayloadHashError::Malformed);
@@ -117,11 +114,7 @@ mod tests {
     fn rejects_other_values() {
         let upper = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
         for text in ["", "unsigned-payload", upper, "e3b0"] {
-            assert_eq!(
-                PayloadHash::parse(text),
-                Err(PayloadHashError::Malformed),
-                "{text}"
-            );
+            assert_eq!(PayloadHash::parse(text), Err(PayloadHashError::Malformed), "{text}");
         }
         assert_eq!(
             PayloadHash::parse("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"),

@@ -60,9 +60,7 @@ struct RawV4<'a> {
 impl PresignedV4 {
     /// Parses the SigV4 parameters, or `Ok(None)` when neither `X-Amz-Algorithm` nor
     /// `X-Amz-Signature` is present.
-    pub fn parse<K: AsRef<str>, V: AsRef<str>>(
-        pairs: &[(K, V)],
-    ) -> Result<Option<Self>, AuthParseError> {
+    pub fn parse<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<Option<Self>, AuthParseError> {
         let raw = RawV4::collect(pairs)?;
         if raw.algorithm.is_none() && raw.signature.is_none() {
             return Ok(None);
@@ -71,14 +69,12 @@ impl PresignedV4 {
             return Err(AuthParseError::UnsupportedAlgorithm);
         }
         let credential = Credential::parse(required(raw.credential, "X-Amz-Credential")?)?;
-        let amz_date = AmzDate::parse(required(raw.date, "X-Amz-Date")?)
-            .map_err(|_| AuthParseError::MalformedDate)?;
+        let amz_date = AmzDate::parse(required(raw.date, "X-Amz-Date")?).map_err(|_| AuthParseError::MalformedDate)?;
         if !credential.scope.matches_date(amz_date) {
             return Err(AuthParseError::ScopeDateMismatch);
         }
         let expires_seconds = parse_expires(required(raw.expires, "X-Amz-Expires")?)?;
-        let signed_headers =
-            SignedHeaders::parse(required(raw.signed_headers, "X-Amz-SignedHeaders")?)?;
+        let signed_headers = SignedHeaders::parse(required(raw.signed_headers, "X-Amz-SignedHeaders")?)?;
         let signature = Signature::from_hex(required(raw.signature, "X-Amz-Signature")?)
             .ok_or(AuthParseError::MalformedSignature)?;
         let security_token = raw.security_token.map(str::to_owned);
@@ -108,13 +104,9 @@ impl<'a> RawV4<'a> {
                 "X-Amz-Credential" => set_once(&mut raw.credential, value, "X-Amz-Credential")?,
                 "X-Amz-Date" => set_once(&mut raw.date, value, "X-Amz-Date")?,
                 "X-Amz-Expires" => set_once(&mut raw.expires, value, "X-Amz-Expires")?,
-                "X-Amz-SignedHeaders" => {
-                    set_once(&mut raw.signed_headers, value, "X-Amz-SignedHeaders")?
-                }
+                "X-Amz-SignedHeaders" => set_once(&mut raw.signed_headers, value, "X-Amz-SignedHeaders")?,
                 "X-Amz-Signature" => set_once(&mut raw.signature, value, "X-Amz-Signature")?,
-                "X-Amz-Security-Token" => {
-                    set_once(&mut raw.security_token, value, "X-Amz-Security-Token")?
-                }
+                "X-Amz-Security-Token" => set_once(&mut raw.security_token, value, "X-Amz-Security-Token")?,
                 _ => {}
             }
         }
@@ -125,9 +117,7 @@ impl<'a> RawV4<'a> {
 impl PresignedV2 {
     /// Parses the SigV2 parameters, or `Ok(None)` when neither `AWSAccessKeyId` nor
     /// `Signature` is present.
-    pub fn parse<K: AsRef<str>, V: AsRef<str>>(
-        pairs: &[(K, V)],
-    ) -> Result<Option<Self>, AuthParseError> {
+    pub fn parse<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Result<Option<Self>, AuthParseError> {
         let (mut access_key_id, mut expires, mut signature) = (None, None, None);
         for (name, value) in pairs {
             let value = value.as_ref();
@@ -146,10 +136,9 @@ impl PresignedV2 {
             return Err(AuthParseError::MalformedCredential);
         }
         let expires = required(expires, "Expires")?;
-        let expires_unix_seconds =
-            parse_decimal(expires).ok_or(AuthParseError::MalformedExpires)?;
-        let signature = SignatureV2::from_base64(required(signature, "Signature")?)
-            .ok_or(AuthParseError::MalformedSignature)?;
+        let expires_unix_seconds = parse_decimal(expires).ok_or(AuthParseError::MalformedExpires)?;
+        let signature =
+            SignatureV2::from_base64(required(signature, "Signature")?).ok_or(AuthParseError::MalformedSignature)?;
         Ok(Some(Self {
             access_key_id: access_key_id.to_owned(),
             expires_unix_seconds,
@@ -188,9 +177,7 @@ mod tests {
 
     #[test]
     fn parses_the_aws_example() {
-        let presigned = PresignedV4::parse(&decode_query(AWS_EXAMPLE_QUERY))
-            .unwrap()
-            .unwrap();
+        let presigned = PresignedV4::parse(&decode_query(AWS_EXAMPLE_QUERY)).unwrap().unwrap();
         assert_eq!(presigned.credential.access_key_id, "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(presigned.expires_seconds, 86_400);
         assert_eq!(presigned.expires_at(), 1_369_353_600 + 86_400);
@@ -200,14 +187,8 @@ mod tests {
 
     #[test]
     fn absent_markers_mean_not_presigned() {
-        assert_eq!(
-            PresignedV4::parse(&decode_query("prefix=a&uploads")),
-            Ok(None)
-        );
-        assert_eq!(
-            PresignedV2::parse(&decode_query("prefix=a&Expires=1")),
-            Ok(None)
-        );
+        assert_eq!(PresignedV4::parse(&decode_query("prefix=a&uploads")), Ok(None));
+        assert_eq!(PresignedV2::parse(&decode_query("prefix=a&Expires=1")), Ok(None));
     }
 
     #[test]
@@ -262,15 +243,9 @@ mod tests {
         let presigned = PresignedV2::parse(&decode_query(query)).unwrap().unwrap();
         assert_eq!(presigned.access_key_id, "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(presigned.expires_unix_seconds, 1_175_139_620);
-        assert_eq!(
-            presigned.signature.to_string(),
-            "NpgCjnDzrM+WFzoENXmpNDUsSn8="
-        );
+        assert_eq!(presigned.signature.to_string(), "NpgCjnDzrM+WFzoENXmpNDUsSn8=");
         let missing = decode_query("AWSAccessKeyId=AK&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D");
-        assert_eq!(
-            PresignedV2::parse(&missing),
-            Err(AuthParseError::Missing("Expires"))
-        );
+        assert_eq!(PresignedV2::parse(&missing), Err(AuthParseError::Missing("Expires")));
     }
 
     proptest! {

@@ -76,11 +76,7 @@ impl Signer {
     ///
     /// Fails only if the canonical request cannot be built, which cannot happen for the
     /// header list built here (every signed header is one passed in).
-    pub fn sign(
-        &self,
-        request: &OutgoingRequest<'_>,
-        amz_date: AmzDate,
-    ) -> Result<SignedOutgoing, CanonicalError> {
+    pub fn sign(&self, request: &OutgoingRequest<'_>, amz_date: AmzDate) -> Result<SignedOutgoing, CanonicalError> {
         let amz_date_text = amz_date.to_string();
         let content_sha256 = request.payload.to_string();
         let headers = self.header_list(request, &amz_date_text, &content_sha256);
@@ -92,15 +88,13 @@ impl Signer {
             raw_query: request.query,
             headers: &headers,
         };
-        let canonical =
-            canonical_request(&parts, &signed_headers, &request.payload, QueryMode::Header)?;
+        let canonical = canonical_request(&parts, &signed_headers, &request.payload, QueryMode::Header)?;
         let scope = CredentialScope {
             date: amz_date.date_stamp(),
             region: self.region.clone(),
             service: self.service.clone(),
         };
-        let signature = SigningKey::for_scope(&self.secret, &scope)
-            .sign(&string_to_sign(amz_date, &scope, &canonical));
+        let signature = SigningKey::for_scope(&self.secret, &scope).sign(&string_to_sign(amz_date, &scope, &canonical));
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential={}/{scope},SignedHeaders={signed_headers},Signature={signature}",
             self.access_key_id
@@ -120,11 +114,7 @@ impl Signer {
         amz_date: &'a str,
         content_sha256: &'a str,
     ) -> Vec<(&'a str, &'a str)> {
-        let owned = |name: &str| {
-            SIGNER_OWNED
-                .iter()
-                .any(|owned| owned.eq_ignore_ascii_case(name))
-        };
+        let owned = |name: &str| SIGNER_OWNED.iter().any(|owned| owned.eq_ignore_ascii_case(name));
         let mut headers: Vec<(&str, &str)> = request
             .headers
             .iter()
@@ -193,8 +183,7 @@ mod tests {
             headers: &headers,
         };
         let payload = PayloadHash::parse(&signed.content_sha256).unwrap();
-        let Ok(canonical) = canonical_request(&parts, &signed_headers, &payload, QueryMode::Header)
-        else {
+        let Ok(canonical) = canonical_request(&parts, &signed_headers, &payload, QueryMode::Header) else {
             return false;
         };
         let secret = SecretKey::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");

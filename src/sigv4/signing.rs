@@ -143,11 +143,7 @@ impl fmt::Debug for Signature {
 }
 
 /// `AWS4-HMAC-SHA256\n<amz date>\n<scope>\n<hex(sha256(canonical request))>`.
-pub fn string_to_sign(
-    amz_date: AmzDate,
-    scope: &CredentialScope,
-    canonical_request: &str,
-) -> String {
+pub fn string_to_sign(amz_date: AmzDate, scope: &CredentialScope, canonical_request: &str) -> String {
     let hash = hex::encode(Sha256::digest(canonical_request.as_bytes()));
     format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hash}")
 }
@@ -168,10 +164,7 @@ mod tests {
     fn secrets_are_redacted_and_compare_by_value() {
         let secret = SecretKey::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
         assert_eq!(format!("{secret:?}"), "SecretKey([redacted])");
-        assert_eq!(
-            secret,
-            SecretKey::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-        );
+        assert_eq!(secret, SecretKey::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"));
         assert_ne!(secret, SecretKey::new("other"));
         let key = SigningKey::derive(&secret, "20130524", "us-east-1", "s3");
         assert_eq!(format!("{key:?}"), "SigningKey([redacted])");
@@ -194,11 +187,7 @@ mod tests {
         let text = "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
         let signature = Signature::from_hex(text).unwrap();
         assert_eq!(signature.to_string(), text);
-        assert!(
-            Signature::from_hex(&text.to_uppercase())
-                .unwrap()
-                .verify(&signature)
-        );
+        assert!(Signature::from_hex(&text.to_uppercase()).unwrap().verify(&signature));
         assert!(Signature::from_hex(&text[1..]).is_none());
         assert!(Signature::from_hex("zz").is_none());
     }

@@ -66,8 +66,8 @@ impl SignatureV2 {
     /// `HMAC-SHA1(secret, string_to_sign)`.
     pub fn sign(secret: &SecretKey, string_to_sign: &str) -> Self {
         // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret.expose().as_bytes())
-            .unwrap_or_else(|_| unreachable!());
+        let mut mac =
+            <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret.expose().as_bytes()).unwrap_or_else(|_| unreachable!());
         mac.update(string_to_sign.as_bytes());
         Self(mac.finalize().into_bytes().into())
     }
@@ -154,10 +154,7 @@ fn canonical_amz_headers(headers: &[(&str, &str)]) -> String {
 }
 
 /// The resource path followed by `?sub&sub=value…` for the sub-resources present.
-fn canonical_resource<K: AsRef<str>, V: AsRef<str>>(
-    resource_path: &str,
-    query: &[(K, V)],
-) -> String {
+fn canonical_resource<K: AsRef<str>, V: AsRef<str>>(resource_path: &str, query: &[(K, V)]) -> String {
     let mut signed: Vec<(&str, &str)> = query
         .iter()
         .map(|(name, value)| (name.as_ref(), value.as_ref()))
@@ -193,8 +190,7 @@ mod tests {
     /// AWS S3 developer guide, "Signing and authenticating REST requests", query string example.
     #[test]
     fn aws_query_string_example() {
-        let query =
-            decode_query("AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1175139620&Signature=x");
+        let query = decode_query("AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1175139620&Signature=x");
         let text = string_to_sign_v2(
             "GET",
             &[("Host", "johnsmith.s3.amazonaws.com")],

@@ -93,10 +93,7 @@ impl Upstream {
 
     /// Sends a request, signed with the service credential, and returns the response head with
     /// its body still streaming.
-    pub async fn send(
-        &self,
-        request: UpstreamRequest,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(&self, request: UpstreamRequest) -> Result<Response<Incoming>, UpstreamError> {
         let request = self.sign(request)?;
         Ok(self.client.request(request).await?)
     }
@@ -121,10 +118,7 @@ impl Upstream {
             headers: &signed,
             payload: PayloadHash::Unsigned,
         };
-        let signature = self
-            .signer
-            .sign(&outgoing, now())
-            .map_err(|e| build_error(&e))?;
+        let signature = self.signer.sign(&outgoing, now()).map_err(|e| build_error(&e))?;
         let mut add = |name: &'static str, value: &str| -> Result<(), UpstreamError> {
             let value = HeaderValue::from_str(value).map_err(|e| build_error(&e))?;
             headers.insert(HeaderName::from_static(name), value);

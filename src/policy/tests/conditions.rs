@@ -48,11 +48,7 @@ fn missing_key() {
         ("ForAllValues:StringNotLike", true),
     ];
     for (operator, expected) in cases {
-        assert_eq!(
-            holds(operator, "x:Missing", r#""v""#, &absent),
-            expected,
-            "{operator}"
-        );
+        assert_eq!(holds(operator, "x:Missing", r#""v""#, &absent), expected, "{operator}");
     }
     assert!(holds("Null", "x:Missing", "true", &absent));
     assert!(!holds("Null", "x:Missing", "false", &absent));
@@ -71,12 +67,7 @@ fn strings() {
         r#"["ec2.us-east-1.amazonaws.com","s3.us-east-1.amazonaws.com"]"#,
         &context
     ));
-    assert!(!holds(
-        "StringEquals",
-        key,
-        r#""S3.us-east-1.amazonaws.com""#,
-        &context
-    ));
+    assert!(!holds("StringEquals", key, r#""S3.us-east-1.amazonaws.com""#, &context));
     assert!(holds(
         "StringEqualsIgnoreCase",
         key,
@@ -101,18 +92,8 @@ fn strings() {
         r#"["x","s3.us-east-1.amazonaws.com"]"#,
         &context
     ));
-    assert!(holds(
-        "StringLike",
-        key,
-        r#""s3.*.amazonaws.com""#,
-        &context
-    ));
-    assert!(holds(
-        "StringLike",
-        key,
-        r#""s3.us-east-?.amazonaws.com""#,
-        &context
-    ));
+    assert!(holds("StringLike", key, r#""s3.*.amazonaws.com""#, &context));
+    assert!(holds("StringLike", key, r#""s3.us-east-?.amazonaws.com""#, &context));
     assert!(!holds("StringNotLike", key, r#""s3.*""#, &context));
     assert!(!holds("StringEquals", key, r#"[]"#, &context));
 }
@@ -127,31 +108,11 @@ fn set_qualifiers() {
         r#"["Decrypt","Encrypt","ReEncryptFrom"]"#,
         &context
     ));
-    assert!(!holds(
-        "ForAllValues:StringEquals",
-        key,
-        r#"["Decrypt"]"#,
-        &context
-    ));
-    assert!(holds(
-        "ForAnyValue:StringEquals",
-        key,
-        r#"["Decrypt"]"#,
-        &context
-    ));
-    assert!(!holds(
-        "ForAnyValue:StringEquals",
-        key,
-        r#"["Sign"]"#,
-        &context
-    ));
+    assert!(!holds("ForAllValues:StringEquals", key, r#"["Decrypt"]"#, &context));
+    assert!(holds("ForAnyValue:StringEquals", key, r#"["Decrypt"]"#, &context));
+    assert!(!holds("ForAnyValue:StringEquals", key, r#"["Sign"]"#, &context));
     // ForAnyValue:StringNotEquals: some value outside the list.
-    assert!(holds(
-        "ForAnyValue:StringNotEquals",
-        key,
-        r#"["Decrypt"]"#,
-        &context
-    ));
+    assert!(holds("ForAnyValue:StringNotEquals", key, r#"["Decrypt"]"#, &context));
     assert!(!holds(
         "ForAnyValue:StringNotEquals",
         key,
@@ -159,25 +120,10 @@ fn set_qualifiers() {
         &context
     ));
     // ForAllValues:StringNotEquals: no value in the list.
-    assert!(holds(
-        "ForAllValues:StringNotEquals",
-        key,
-        r#"["Sign"]"#,
-        &context
-    ));
-    assert!(!holds(
-        "ForAllValues:StringNotEquals",
-        key,
-        r#"["Encrypt"]"#,
-        &context
-    ));
+    assert!(holds("ForAllValues:StringNotEquals", key, r#"["Sign"]"#, &context));
+    assert!(!holds("ForAllValues:StringNotEquals", key, r#"["Encrypt"]"#, &context));
     assert!(holds("ForAnyValue:StringLike", key, r#""Enc*""#, &context));
-    assert!(!holds(
-        "ForAllValues:StringLike",
-        key,
-        r#""Enc*""#,
-        &context
-    ));
+    assert!(!holds("ForAllValues:StringLike", key, r#""Enc*""#, &context));
 }
 
 #[test]
@@ -197,18 +143,8 @@ fn numbers_dates_bools_arns_addresses() {
         r#""2025-01-01T00:00:00Z""#,
         &now
     ));
-    assert!(holds(
-        "DateGreaterThan",
-        "aws:CurrentTime",
-        r#""2024-01-01""#,
-        &now
-    ));
-    assert!(holds(
-        "DateGreaterThanEquals",
-        "aws:CurrentTime",
-        "1717243200",
-        &now
-    ));
+    assert!(holds("DateGreaterThan", "aws:CurrentTime", r#""2024-01-01""#, &now));
+    assert!(holds("DateGreaterThanEquals", "aws:CurrentTime", "1717243200", &now));
     assert!(holds("DateEquals", "aws:CurrentTime", "1717243200", &now));
     assert!(!holds(
         "DateLessThanEquals",
@@ -255,25 +191,16 @@ fn numbers_dates_bools_arns_addresses() {
         r#"["203.0.113.0/24","192.0.2.0/24"]"#,
         &address
     ));
-    assert!(holds(
-        "NotIpAddress",
-        "aws:SourceIp",
-        r#""203.0.113.0/24""#,
-        &address
-    ));
+    assert!(holds("NotIpAddress", "aws:SourceIp", r#""203.0.113.0/24""#, &address));
 }
 
 #[test]
 fn keys_and_operators_are_anded() {
-    let context =
-        kms_request(alice(), "kms:Decrypt").with_via_service("s3.us-east-1.amazonaws.com");
+    let context = kms_request(alice(), "kms:Decrypt").with_via_service("s3.us-east-1.amazonaws.com");
     let both = r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{
         "StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com","kms:CallerAccount":"111122223333"},
         "Bool":{"aws:SecureTransport":"true"}}}}"#;
-    assert_eq!(
-        evaluate(&identity_policy(both), &context),
-        Decision::NotApplicable
-    );
+    assert_eq!(evaluate(&identity_policy(both), &context), Decision::NotApplicable);
     let secure = context.with_secure_transport(true);
     assert_eq!(evaluate(&identity_policy(both), &secure), Decision::Allow);
 }

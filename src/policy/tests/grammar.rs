@@ -1,8 +1,8 @@
 //! The grammar: accepted forms, refusals and their messages.
 
 use super::super::{
-    Decision, MAX_POLICY_CHARS, PolicyDocument, PolicyError, PolicyKind, PrincipalSpec,
-    RequestContext, Scope, SetQualifier, check_size, evaluate,
+    Decision, MAX_POLICY_CHARS, PolicyDocument, PolicyError, PolicyKind, PrincipalSpec, RequestContext, Scope,
+    SetQualifier, check_size, evaluate,
 };
 use super::{alice, identity_policy, kms_request, resource_policy};
 
@@ -33,21 +33,12 @@ fn accepts_aws_forms() {
     };
     assert_eq!(principals.aws.len(), 2);
     assert_eq!(principals.service, ["s3.amazonaws.com"]);
-    let values: Vec<&str> = statement
-        .conditions
-        .iter()
-        .map(|c| c.values[0].as_str())
-        .collect();
+    let values: Vec<&str> = statement.conditions.iter().map(|c| c.values[0].as_str()).collect();
     assert!(values.contains(&"30") && values.contains(&"true"));
-    let any = statement
-        .conditions
-        .iter()
-        .find(|c| c.key == "kms:GrantOperations");
+    let any = statement.conditions.iter().find(|c| c.key == "kms:GrantOperations");
     let any = any.map(|condition| (condition.operator.qualifier, condition.operator.if_exists));
     assert_eq!(any, Some((SetQualifier::ForAnyValue, true)));
-    let star = resource_policy(
-        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#,
-    );
+    let star = resource_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#);
     let Some(PrincipalSpec::Only(everyone)) = &star.statements[0].principal else {
         panic!("Principal expected");
     };
@@ -60,27 +51,15 @@ fn refusals_say_what_is_wrong() {
     let cases: &[(&str, PolicyKind, &str)] = &[
         ("not json", Resource, "not valid JSON"),
         ("[]", Resource, "must be a JSON object"),
-        (
-            r#"{"Version":"2012-10-17"}"#,
-            Resource,
-            "at least one Statement",
-        ),
+        (r#"{"Version":"2012-10-17"}"#, Resource, "at least one Statement"),
         (r#"{"Statement":[]}"#, Resource, "at least one Statement"),
-        (
-            r#"{"Version":"2020-01-01","Statement":[]}"#,
-            Resource,
-            "version",
-        ),
+        (r#"{"Version":"2020-01-01","Statement":[]}"#, Resource, "version"),
         (
             r#"{"Statement":{"Effect":"Maybe","Principal":"*"}}"#,
             Resource,
             "\"Maybe\" is invalid",
         ),
-        (
-            r#"{"Statement":{"Principal":"*"}}"#,
-            Resource,
-            "must have an Effect",
-        ),
+        (r#"{"Statement":{"Principal":"*"}}"#, Resource, "must have an Effect"),
         (
             r#"{"Statement":{"Effect":"Allow"}}"#,
             Resource,
@@ -144,10 +123,7 @@ fn refusals_say_what_is_wrong() {
     ];
     for (text, kind, expected) in cases {
         let message = refusal(text, *kind).to_string();
-        assert!(
-            message.contains(expected),
-            "{text}: {message:?} lacks {expected:?}"
-        );
+        assert!(message.contains(expected), "{text}: {message:?} lacks {expected:?}");
     }
 }
 
@@ -168,7 +144,8 @@ fn for_all_values_on_encryption_context_is_overly_permissive() {
 
 #[test]
 fn characters_and_size() {
-    let latin1 = "{\"Statement\":{\"Sid\":\"Cl\u{e9} \u{fc}\",\t\r\n\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}";
+    let latin1 =
+        "{\"Statement\":{\"Sid\":\"Cl\u{e9} \u{fc}\",\t\r\n\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}";
     assert!(PolicyDocument::parse(latin1, PolicyKind::Identity).is_ok());
     let emoji = r#"{"Statement":{"Sid":"ok 🙂","Effect":"Allow","Action":"*","Resource":"*"}}"#;
     let error = refusal(emoji, PolicyKind::Identity);
@@ -209,13 +186,10 @@ fn statements_without_action_or_resource_are_ineffective() {
 #[test]
 fn not_action_not_resource_not_principal() {
     let request = kms_request(alice(), "kms:Decrypt");
-    let not_action = identity_policy(
-        r#"{"Statement":{"Effect":"Allow","NotAction":"kms:Encrypt","Resource":"*"}}"#,
-    );
+    let not_action = identity_policy(r#"{"Statement":{"Effect":"Allow","NotAction":"kms:Encrypt","Resource":"*"}}"#);
     assert_eq!(evaluate(&not_action, &request), Decision::Allow);
-    let not_resource = identity_policy(
-        r#"{"Statement":{"Effect":"Allow","Action":"*","NotResource":"arn:aws:kms:*"}}"#,
-    );
+    let not_resource =
+        identity_policy(r#"{"Statement":{"Effect":"Allow","Action":"*","NotResource":"arn:aws:kms:*"}}"#);
     assert_eq!(evaluate(&not_resource, &request), Decision::NotApplicable);
     let not_bob = resource_policy(
         r#"{"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/bob"},

@@ -1,19 +1,15 @@
 //! The cases of the spec (§2.4, §3.2, §6): key policies, identity policies, bucket policies.
 
 use super::super::{
-    Authorization, GrantDecision, LockoutCheck, PolicyDocument, RequestContext, ResourcePolicy,
-    authorize, default_key_policy, lockout_check,
+    Authorization, GrantDecision, LockoutCheck, PolicyDocument, RequestContext, ResourcePolicy, authorize,
+    default_key_policy, lockout_check,
 };
 use super::{ACCOUNT, KEY_ARN, alice, bob, identity_policy, kms_request, resource_policy};
 
 const ALLOW_KMS_DECRYPT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
     "Action":["kms:Decrypt","kms:GenerateDataKey*"],"Resource":"*"}]}"#;
 
-fn key(
-    policy: &PolicyDocument,
-    identity: &[PolicyDocument],
-    context: &RequestContext,
-) -> Authorization {
+fn key(policy: &PolicyDocument, identity: &[PolicyDocument], context: &RequestContext) -> Authorization {
     authorize(
         ResourcePolicy::Key(policy),
         identity,
@@ -34,9 +30,7 @@ fn default_policy_delegates_to_iam() {
     let denied = key(&policy, &iam, &encrypt);
     assert_eq!(denied, Authorization::NoIdentityPolicyAllows);
     assert_eq!(
-        denied
-            .message(&alice().arn, "kms:Encrypt", KEY_ARN)
-            .as_deref(),
+        denied.message(&alice().arn, "kms:Encrypt", KEY_ARN).as_deref(),
         Some(
             "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:Encrypt \
              on resource: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab \
@@ -63,9 +57,7 @@ fn policy_naming_a_user_directly() {
     let denied = key(&policy, &[], &kms_request(bob(), "kms:Decrypt"));
     assert_eq!(denied, Authorization::NoResourcePolicyAllows);
     assert_eq!(
-        denied
-            .message(&bob().arn, "kms:Decrypt", KEY_ARN)
-            .as_deref(),
+        denied.message(&bob().arn, "kms:Decrypt", KEY_ARN).as_deref(),
         Some(
             "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: kms:Decrypt \
              on resource: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab \
@@ -82,12 +74,7 @@ fn policy_naming_a_user_directly() {
     assert_eq!(outcome, Authorization::NoResourcePolicyAllows);
     // A grant does.
     let context = kms_request(bob(), "kms:Decrypt");
-    let granted = authorize(
-        ResourcePolicy::Key(&policy),
-        &[],
-        GrantDecision::Allow,
-        &context,
-    );
+    let granted = authorize(ResourcePolicy::Key(&policy), &[], GrantDecision::Allow, &context);
     assert_eq!(granted, Authorization::Allowed);
 }
 
@@ -112,27 +99,17 @@ fn explicit_deny_on_encryption_context_for_a_bucket_prefix() {
             .with_via_service("s3.us-east-1.amazonaws.com")
             .with_encryption_context([("aws:s3:arn", object)])
     };
-    let denied = key(
-        &policy,
-        &iam,
-        &request("arn:aws:s3:::secret-bucket/report.pdf"),
-    );
+    let denied = key(&policy, &iam, &request("arn:aws:s3:::secret-bucket/report.pdf"));
     assert_eq!(denied, Authorization::ExplicitDenyInResourcePolicy);
     assert_eq!(
-        denied
-            .message(&alice().arn, "kms:Decrypt", KEY_ARN)
-            .as_deref(),
+        denied.message(&alice().arn, "kms:Decrypt", KEY_ARN).as_deref(),
         Some(
             "User: arn:aws:iam::111122223333:user/alice is not authorized to perform: kms:Decrypt \
              on resource: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab \
              with an explicit deny in a resource-based policy"
         )
     );
-    let allowed = key(
-        &policy,
-        &iam,
-        &request("arn:aws:s3:::public-bucket/report.pdf"),
-    );
+    let allowed = key(&policy, &iam, &request("arn:aws:s3:::public-bucket/report.pdf"));
     assert_eq!(allowed, Authorization::Allowed);
 }
 
@@ -149,32 +126,18 @@ fn aws_managed_s3_key_requires_via_service() {
   "Principal":{"AWS":"arn:aws:iam::111122223333:root"},
   "Action":["kms:Describe*","kms:Get*","kms:List*"],"Resource":"*"}]}"#,
     );
-    let via_s3 =
-        kms_request(alice(), "kms:GenerateDataKey").with_via_service("s3.us-east-1.amazonaws.com");
+    let via_s3 = kms_request(alice(), "kms:GenerateDataKey").with_via_service("s3.us-east-1.amazonaws.com");
     assert_eq!(key(&policy, &[], &via_s3), Authorization::Allowed);
-    let other_region =
-        kms_request(alice(), "kms:Decrypt").with_via_service("s3.eu-west-1.amazonaws.com");
-    assert_eq!(
-        key(&policy, &[], &other_region),
-        Authorization::NoResourcePolicyAllows
-    );
+    let other_region = kms_request(alice(), "kms:Decrypt").with_via_service("s3.eu-west-1.amazonaws.com");
+    assert_eq!(key(&policy, &[], &other_region), Authorization::NoResourcePolicyAllows);
     let direct = kms_request(alice(), "kms:Decrypt");
-    assert_eq!(
-        key(&policy, &[], &direct),
-        Authorization::NoResourcePolicyAllows
-    );
+    assert_eq!(key(&policy, &[], &direct), Authorization::NoResourcePolicyAllows);
     let stranger = super::super::Principal::user("444455556666", "eve", "AIDAEVE");
     let cross = kms_request(stranger, "kms:Decrypt").with_via_service("s3.us-east-1.amazonaws.com");
-    assert_eq!(
-        key(&policy, &[], &cross),
-        Authorization::NoResourcePolicyAllows
-    );
+    assert_eq!(key(&policy, &[], &cross), Authorization::NoResourcePolicyAllows);
     // Metadata is delegated to the account: IAM decides.
     let describe = kms_request(alice(), "kms:GetKeyRotationStatus");
-    assert_eq!(
-        key(&policy, &[], &describe),
-        Authorization::NoIdentityPolicyAllows
-    );
+    assert_eq!(key(&policy, &[], &describe), Authorization::NoIdentityPolicyAllows);
 }
 
 #[test]
@@ -186,29 +149,16 @@ fn for_all_values_on_encryption_context_keys() {
     );
     let with = |pairs: &[(&str, &str)]| {
         let context = kms_request(alice(), "kms:GenerateDataKey");
-        key(
-            &policy,
-            &[],
-            &context.with_encryption_context(pairs.iter().copied()),
-        )
+        key(&policy, &[], &context.with_encryption_context(pairs.iter().copied()))
     };
-    assert_eq!(
-        with(&[("aws:s3:arn", "arn:aws:s3:::b/k")]),
-        Authorization::Allowed
-    );
-    assert_eq!(
-        with(&[("aws:s3:arn", "x"), ("Project", "y")]),
-        Authorization::Allowed
-    );
+    assert_eq!(with(&[("aws:s3:arn", "arn:aws:s3:::b/k")]), Authorization::Allowed);
+    assert_eq!(with(&[("aws:s3:arn", "x"), ("Project", "y")]), Authorization::Allowed);
     assert_eq!(
         with(&[("aws:s3:arn", "x"), ("Other", "y")]),
         Authorization::NoResourcePolicyAllows
     );
     // Case-sensitive values: "project" is not "Project".
-    assert_eq!(
-        with(&[("project", "y")]),
-        Authorization::NoResourcePolicyAllows
-    );
+    assert_eq!(with(&[("project", "y")]), Authorization::NoResourcePolicyAllows);
     // IAM's documented pitfall: no context at all satisfies ForAllValues vacuously.
     assert_eq!(with(&[]), Authorization::Allowed);
 }
@@ -220,10 +170,7 @@ fn null_on_encryption_context_keys_requires_a_context() {
         "Action":"kms:Encrypt","Resource":"*","Condition":{"Null":{"kms:EncryptionContextKeys":false}}}}"#,
     );
     let request = kms_request(alice(), "kms:Encrypt");
-    assert_eq!(
-        key(&policy, &[], &request),
-        Authorization::NoResourcePolicyAllows
-    );
+    assert_eq!(key(&policy, &[], &request), Authorization::NoResourcePolicyAllows);
     let with_context = request.with_encryption_context([("Project", "x")]);
     assert_eq!(key(&policy, &[], &with_context), Authorization::Allowed);
 }
@@ -251,9 +198,7 @@ fn bucket_policy_denies_unencrypted_uploads() {
         let object = "arn:aws:s3:::DOC-EXAMPLE-BUCKET/photos/cat.jpg";
         let context = RequestContext::new(alice(), "s3:PutObject", object);
         let context = match sse {
-            Some(value) => {
-                context.with_key("s3:x-amz-server-side-encryption", vec![value.to_owned()])
-            }
+            Some(value) => context.with_key("s3:x-amz-server-side-encryption", vec![value.to_owned()]),
             None => context,
         };
         authorize(
@@ -264,10 +209,7 @@ fn bucket_policy_denies_unencrypted_uploads() {
         )
     };
     assert_eq!(put(Some("aws:kms")), Authorization::Allowed);
-    assert_eq!(
-        put(Some("AES256")),
-        Authorization::ExplicitDenyInResourcePolicy
-    );
+    assert_eq!(put(Some("AES256")), Authorization::ExplicitDenyInResourcePolicy);
     assert_eq!(put(None), Authorization::ExplicitDenyInResourcePolicy);
     let get = RequestContext::new(
         alice(),
@@ -282,12 +224,7 @@ fn bucket_policy_denies_unencrypted_uploads() {
     );
     assert_eq!(outcome, Authorization::Allowed);
     // Same account, bucket policy silent, no identity policy: denied by IAM.
-    let outcome = authorize(
-        ResourcePolicy::Bucket(&bucket),
-        &[],
-        GrantDecision::NotApplicable,
-        &get,
-    );
+    let outcome = authorize(ResourcePolicy::Bucket(&bucket), &[], GrantDecision::NotApplicable, &get);
     assert_eq!(outcome, Authorization::NoIdentityPolicyAllows);
 }
 
@@ -328,22 +265,13 @@ fn lockout_check_counts_identity_policies_under_delegation() {
     let admin = [identity_policy(
         r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
     )];
-    assert_eq!(
-        lockout_check(&default, &admin, &context),
-        LockoutCheck::Passes
-    );
-    assert_eq!(
-        lockout_check(&default, &[], &context),
-        LockoutCheck::WouldLockOut
-    );
+    assert_eq!(lockout_check(&default, &admin, &context), LockoutCheck::Passes);
+    assert_eq!(lockout_check(&default, &[], &context), LockoutCheck::WouldLockOut);
     let users_only = resource_policy(
         r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"AIDAALICEEXAMPLE"},
         "Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}}"#,
     );
-    assert_eq!(
-        lockout_check(&users_only, &admin, &context),
-        LockoutCheck::WouldLockOut
-    );
+    assert_eq!(lockout_check(&users_only, &admin, &context), LockoutCheck::WouldLockOut);
     let owner = resource_policy(
         r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},
         "Action":"kms:Put*","Resource":"*"}}"#,

@@ -9,8 +9,7 @@ mod properties;
 use super::{PolicyDocument, PolicyKind, Principal, RequestContext};
 
 pub(super) const ACCOUNT: &str = "111122223333";
-pub(super) const KEY_ARN: &str =
-    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+pub(super) const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 pub(super) fn alice() -> Principal {
     Principal::user(ACCOUNT, "alice", "AIDAALICEEXAMPLE")

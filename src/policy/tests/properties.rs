@@ -6,8 +6,8 @@ use proptest::sample::select;
 use serde_json::{Value, json};
 
 use super::super::{
-    Authorization, GrantDecision, PolicyDocument, PolicyKind, RequestContext, ResourcePolicy,
-    authorize, evaluate, map_principals, wildcard_match,
+    Authorization, GrantDecision, PolicyDocument, PolicyKind, RequestContext, ResourcePolicy, authorize, evaluate,
+    map_principals, wildcard_match,
 };
 use super::{KEY_ARN, alice, kms_request};
 
@@ -54,10 +54,7 @@ fn condition() -> impl Strategy<Value = Option<Value>> {
 }
 
 /// A statement; `with_principal` for resource policies.
-fn statement(
-    effects: &'static [&'static str],
-    with_principal: bool,
-) -> impl Strategy<Value = Value> {
+fn statement(effects: &'static [&'static str], with_principal: bool) -> impl Strategy<Value = Value> {
     (
         select(effects),
         principal(),
@@ -66,42 +63,30 @@ fn statement(
         select(vec!["*", KEY_ARN, "arn:aws:kms:*", "arn:aws:s3:::b/*"]),
         condition(),
     )
-        .prop_map(
-            move |(effect, principal, not_action, actions, resource, condition)| {
-                let mut statement = json!({"Effect": effect, "Resource": resource});
-                statement[if not_action { "NotAction" } else { "Action" }] = json!(actions);
-                if with_principal {
-                    statement["Principal"] = principal;
-                }
-                if let Some(condition) = condition {
-                    statement["Condition"] = condition;
-                }
-                statement
-            },
-        )
+        .prop_map(move |(effect, principal, not_action, actions, resource, condition)| {
+            let mut statement = json!({"Effect": effect, "Resource": resource});
+            statement[if not_action { "NotAction" } else { "Action" }] = json!(actions);
+            if with_principal {
+                statement["Principal"] = principal;
+            }
+            if let Some(condition) = condition {
+                statement["Condition"] = condition;
+            }
+            statement
+        })
 }
 
-fn document(
-    effects: &'static [&'static str],
-    kind: PolicyKind,
-) -> impl Strategy<Value = (String, PolicyDocument)> {
-    proptest::collection::vec(statement(effects, kind == PolicyKind::Resource), 1..4).prop_map(
-        move |statements| {
-            let text = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
-            let document = PolicyDocument::parse(&text, kind).expect("generated policies parse");
-            (text, document)
-        },
-    )
+fn document(effects: &'static [&'static str], kind: PolicyKind) -> impl Strategy<Value = (String, PolicyDocument)> {
+    proptest::collection::vec(statement(effects, kind == PolicyKind::Resource), 1..4).prop_map(move |statements| {
+        let text = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+        let document = PolicyDocument::parse(&text, kind).expect("generated policies parse");
+        (text, document)
+    })
 }
 
 fn request() -> impl Strategy<Value = RequestContext> {
-    (
-        select(REQUEST_ACTIONS),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(action, via_s3, secure, with_context)| {
+    (select(REQUEST_ACTIONS), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+        |(action, via_s3, secure, with_context)| {
             let mut context = kms_request(alice(), action).with_secure_transport(secure);
             if via_s3 {
                 context = context.with_via_service("s3.us-east-1.amazonaws.com");
@@ -110,7 +95,8 @@ fn request() -> impl Strategy<Value = RequestContext> {
                 context = context.with_encryption_context([("aws:s3:arn", "arn:aws:s3:::b/k")]);
             }
             context
-        })
+        },
+    )
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -180,16 +166,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
         "[A-Za-z:*?/ ]{0,12}".prop_map(Value::String),
-        select(vec![
-            "Allow",
-            "Deny",
-            "*",
-            "kms:*",
-            "2012-10-17",
-            "StringEquals",
-            "AWS"
-        ])
-        .prop_map(|s| json!(s)),
+        select(vec!["Allow", "Deny", "*", "kms:*", "2012-10-17", "StringEquals", "AWS"]).prop_map(|s| json!(s)),
     ];
     let names = select(vec![
         "Version",
@@ -215,9 +192,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(5, 64, 6, move |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::btree_map(names.clone(), inner, 0..5).prop_map(|map| {
-                Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-            }),
+            proptest::collection::btree_map(names.clone(), inner, 0..5)
+                .prop_map(|map| { Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()) }),
         ]
     })
 }

@@ -104,10 +104,7 @@ mod tests {
     #[test]
     fn aws_trailer_example_crc32c() {
         // The sigv4-streaming-trailers example: 66560 bytes of 'a' → sOO8/Q==.
-        assert_eq!(
-            checksum(ChecksumAlgorithm::Crc32c, &[b'a'; 66_560]),
-            "sOO8/Q=="
-        );
+        assert_eq!(checksum(ChecksumAlgorithm::Crc32c, &[b'a'; 66_560]), "sOO8/Q==");
     }
 
     #[test]
@@ -142,9 +139,6 @@ mod tests {
             ChecksumAlgorithm::from_trailer_name(" X-Amz-Checksum-CRC32 "),
             Some(Crc32)
         );
-        assert_eq!(
-            ChecksumAlgorithm::from_trailer_name("x-amz-checksum-md5"),
-            None
-        );
+        assert_eq!(ChecksumAlgorithm::from_trailer_name("x-amz-checksum-md5"), None);
     }
 }

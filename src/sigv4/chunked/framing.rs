@@ -45,8 +45,7 @@ impl LineBuffer {
         let content = line
             .strip_suffix(b"\r\n")
             .ok_or(ChunkedError::Malformed("line not ended by CRLF"))?;
-        String::from_utf8(content.to_vec())
-            .map_err(|_| ChunkedError::Malformed("line is not UTF-8"))
+        String::from_utf8(content.to_vec()).map_err(|_| ChunkedError::Malformed("line is not UTF-8"))
     }
 }
 
@@ -79,9 +78,7 @@ fn parse_signature_extension(extension: &str) -> Result<Signature, ChunkedError>
     let hex = extension
         .strip_prefix("chunk-signature=")
         .ok_or(ChunkedError::Malformed("unexpected chunk extension"))?;
-    Signature::from_hex(hex).ok_or(ChunkedError::Malformed(
-        "chunk signature is not 64 hex digits",
-    ))
+    Signature::from_hex(hex).ok_or(ChunkedError::Malformed("chunk signature is not 64 hex digits"))
 }
 
 /// Splits a trailer line into a lower-case name and a trimmed value.
@@ -90,11 +87,7 @@ pub(super) fn parse_trailer_line(line: &str) -> Result<(String, String), Chunked
         .split_once(':')
         .ok_or(ChunkedError::Malformed("trailer line has no colon"))?;
     let name = name.trim();
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
-    {
+    if name.is_empty() || !name.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-') {
         return Err(ChunkedError::Malformed("trailer name is not a header name"));
     }
     Ok((name.to_ascii_lowercase(), value.trim().to_owned()))
@@ -106,20 +99,12 @@ mod tests {
 
     #[test]
     fn parses_chunk_headers() {
-        let signed =
-            "400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497";
+        let signed = "400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497";
         assert_eq!(parse_chunk_header(signed, true).unwrap().size, 1024);
         assert_eq!(parse_chunk_header("FfFf", false).unwrap().size, 0xffff);
         assert!(parse_chunk_header("400", true).is_err());
         assert!(parse_chunk_header(signed, false).is_err());
-        for bad in [
-            "",
-            "-1",
-            "0x10",
-            "1 ",
-            "11111111111111111",
-            "400;chunk-signature=00",
-        ] {
+        for bad in ["", "-1", "0x10", "1 ", "11111111111111111", "400;chunk-signature=00"] {
             assert!(parse_chunk_header(bad, true).is_err(), "{bad}");
         }
     }
@@ -139,10 +124,7 @@ mod tests {
     #[test]
     fn parses_trailer_lines() {
         let (name, value) = parse_trailer_line("X-Amz-Checksum-Crc32c: sOO8/Q== ").unwrap();
-        assert_eq!(
-            (name.as_str(), value.as_str()),
-            ("x-amz-checksum-crc32c", "sOO8/Q==")
-        );
+        assert_eq!((name.as_str(), value.as_str()), ("x-amz-checksum-crc32c", "sOO8/Q=="));
         assert!(parse_trailer_line("no colon").is_err());
         assert!(parse_trailer_line(": value").is_err());
     }

@@ -130,9 +130,7 @@ impl ChunkedDecoder {
     pub fn new(mode: ChunkedMode, declared_length: u64) -> Self {
         let (chain, trailer_expected, trailers_allowed) = match mode {
             ChunkedMode::Signed(signing) => (Some(SignatureChain::new(signing)), None, false),
-            ChunkedMode::SignedWithTrailer(signing, trailer) => {
-                (Some(SignatureChain::new(signing)), trailer, true)
-            }
+            ChunkedMode::SignedWithTrailer(signing, trailer) => (Some(SignatureChain::new(signing)), trailer, true),
             ChunkedMode::UnsignedWithTrailer(trailer) => (None, trailer, true),
         };
         Self {
@@ -233,13 +231,8 @@ impl ChunkedDecoder {
         Ok(())
     }
 
-    fn read_data<'a>(
-        &mut self,
-        input: &'a [u8],
-        remaining: u64,
-    ) -> (usize, Option<ChunkedEvent<'a>>) {
-        let take =
-            usize::try_from(remaining).map_or(input.len(), |remaining| remaining.min(input.len()));
+    fn read_data<'a>(&mut self, input: &'a [u8], remaining: u64) -> (usize, Option<ChunkedEvent<'a>>) {
+        let take = usize::try_from(remaining).map_or(input.len(), |remaining| remaining.min(input.len()));
         let data = &input[..take];
         self.chunk_hasher.update(data);
         if let Some(checksum) = &mut self.checksum {
@@ -287,10 +280,7 @@ impl ChunkedDecoder {
         Ok(())
     }
 
-    fn read_trailer_line<'a>(
-        &mut self,
-        input: &[u8],
-    ) -> Result<(usize, Option<ChunkedEvent<'a>>), ChunkedError> {
+    fn read_trailer_line<'a>(&mut self, input: &[u8]) -> Result<(usize, Option<ChunkedEvent<'a>>), ChunkedError> {
         let (used, complete) = self.line.fill(input)?;
         if !complete {
             return Ok((used, None));
@@ -307,29 +297,22 @@ impl ChunkedDecoder {
 
     fn record_trailer_line(&mut self, line: &str) -> Result<(), ChunkedError> {
         if !self.trailers_allowed {
-            return Err(ChunkedError::Malformed(
-                "trailer in a mode without trailers",
-            ));
+            return Err(ChunkedError::Malformed("trailer in a mode without trailers"));
         }
         if self.trailer_signature.is_some() {
-            return Err(ChunkedError::Malformed(
-                "trailer after the trailer signature",
-            ));
+            return Err(ChunkedError::Malformed("trailer after the trailer signature"));
         }
         let (name, value) = parse_trailer_line(line)?;
         if self.trailer_signed && name == TRAILER_SIGNATURE {
-            let signature = Signature::from_hex(&value)
-                .ok_or(ChunkedError::Malformed("trailer signature is not hex"))?;
+            let signature =
+                Signature::from_hex(&value).ok_or(ChunkedError::Malformed("trailer signature is not hex"))?;
             self.trailer_signature = Some(signature);
             return Ok(());
         }
         let declared = self
             .trailer_expected
             .is_some_and(|algorithm| algorithm.trailer_name() == name);
-        if !declared
-            || self.trailers.iter().any(|(seen, _)| *seen == name)
-            || self.trailers.len() >= MAX_TRAILERS
-        {
+        if !declared || self.trailers.iter().any(|(seen, _)| *seen == name) || self.trailers.len() >= MAX_TRAILERS {
             return Err(ChunkedError::Malformed("undeclared or repeated trailer"));
         }
         self.trailers.push((name, value));
@@ -355,10 +338,7 @@ impl ChunkedDecoder {
             .ok_or(ChunkedError::Malformed("trailer signature missing"))?;
         let mut sorted = self.trailers.clone();
         sorted.sort();
-        let canonical: String = sorted
-            .iter()
-            .map(|(name, value)| format!("{name}:{value}\n"))
-            .collect();
+        let canonical: String = sorted.iter().map(|(name, value)| format!("{name}:{value}\n")).collect();
         if !chain.trailer_signature(&canonical).verify(&claimed) {
             return Err(ChunkedError::SignatureMismatch);
         }

@@ -31,10 +31,7 @@ fn signing(seed: &str) -> ChunkSigning {
 }
 
 /// Decodes `pieces` in order, releasing data only at `ChunkVerified`.
-fn decode_all(
-    decoder: &mut ChunkedDecoder,
-    pieces: &[&[u8]],
-) -> Result<(Vec<u8>, Option<Trailer>), ChunkedError> {
+fn decode_all(decoder: &mut ChunkedDecoder, pieces: &[&[u8]]) -> Result<(Vec<u8>, Option<Trailer>), ChunkedError> {
     let (mut released, mut pending, mut trailer) = (Vec::new(), Vec::new(), None);
     for piece in pieces {
         let mut rest = *piece;
@@ -97,20 +94,12 @@ fn encode(
     if let Some(algorithm) = trailer {
         let mut running = RunningChecksum::new(algorithm);
         running.update(data);
-        canonical = format!(
-            "{}:{}\n",
-            algorithm.trailer_name(),
-            STANDARD.encode(running.finish())
-        );
+        canonical = format!("{}:{}\n", algorithm.trailer_name(), STANDARD.encode(running.finish()));
         body.extend_from_slice(canonical.replace('\n', "\r\n").as_bytes());
     }
     if let Some(chain) = chain.as_ref().filter(|_| signed_trailer) {
         body.extend_from_slice(
-            format!(
-                "x-amz-trailer-signature:{}\r\n",
-                chain.trailer_signature(&canonical)
-            )
-            .as_bytes(),
+            format!("x-amz-trailer-signature:{}\r\n", chain.trailer_signature(&canonical)).as_bytes(),
         );
     }
     body.extend_from_slice(b"\r\n");
@@ -119,23 +108,37 @@ fn encode(
 
 fn aws_signed_body() -> Vec<u8> {
     let mut body = Vec::new();
-    body.extend_from_slice(b"10000;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648\r\n");
+    body.extend_from_slice(
+        b"10000;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648\r\n",
+    );
     body.extend_from_slice(&[b'a'; 65_536]);
-    body.extend_from_slice(b"\r\n400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497\r\n");
+    body.extend_from_slice(
+        b"\r\n400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497\r\n",
+    );
     body.extend_from_slice(&[b'a'; 1024]);
-    body.extend_from_slice(b"\r\n0;chunk-signature=b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9\r\n\r\n");
+    body.extend_from_slice(
+        b"\r\n0;chunk-signature=b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9\r\n\r\n",
+    );
     body
 }
 
 fn aws_trailer_body() -> Vec<u8> {
     let mut body = Vec::new();
-    body.extend_from_slice(b"10000;chunk-signature=b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2\r\n");
+    body.extend_from_slice(
+        b"10000;chunk-signature=b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2\r\n",
+    );
     body.extend_from_slice(&[b'a'; 65_536]);
-    body.extend_from_slice(b"\r\n400;chunk-signature=1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7\r\n");
+    body.extend_from_slice(
+        b"\r\n400;chunk-signature=1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7\r\n",
+    );
     body.extend_from_slice(&[b'a'; 1024]);
-    body.extend_from_slice(b"\r\n0;chunk-signature=2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992\r\n");
+    body.extend_from_slice(
+        b"\r\n0;chunk-signature=2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992\r\n",
+    );
     body.extend_from_slice(b"x-amz-checksum-crc32c:sOO8/Q==\r\n");
-    body.extend_from_slice(b"x-amz-trailer-signature:d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435\r\n\r\n");
+    body.extend_from_slice(
+        b"x-amz-trailer-signature:d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435\r\n\r\n",
+    );
     body
 }
 
@@ -147,18 +150,14 @@ fn aws_multiple_chunks_example() {
     let (data, trailer) = decode_all(&mut decoder, &[&body]).unwrap();
     assert_eq!((data, trailer), (vec![b'a'; 66_560], None));
     let encoded = encode(&[b'a'; 66_560], &[65_536], Some(signing(SEED)), None, false);
-    assert_eq!(
-        encoded, body,
-        "our encoder reproduces AWS's chunk signatures"
-    );
+    assert_eq!(encoded, body, "our encoder reproduces AWS's chunk signatures");
 }
 
 #[test]
 fn aws_trailer_example() {
     let body = aws_trailer_body();
     assert_eq!(body.len(), 66_946);
-    let mode =
-        ChunkedMode::SignedWithTrailer(signing(TRAILER_SEED), Some(ChecksumAlgorithm::Crc32c));
+    let mode = ChunkedMode::SignedWithTrailer(signing(TRAILER_SEED), Some(ChecksumAlgorithm::Crc32c));
     let mut decoder = ChunkedDecoder::new(mode, 66_560);
     let (data, trailer) = decode_all(&mut decoder, &[&body]).unwrap();
     assert_eq!(data, vec![b'a'; 66_560]);
@@ -174,22 +173,15 @@ fn aws_trailer_example() {
         Some(ChecksumAlgorithm::Crc32c),
         true,
     );
-    assert_eq!(
-        encoded, body,
-        "our encoder reproduces AWS's trailer signature"
-    );
+    assert_eq!(encoded, body, "our encoder reproduces AWS's trailer signature");
 }
 
 #[test]
 fn a_wrong_trailer_signature_is_a_signature_mismatch() {
     let body = aws_trailer_body();
     let tampered = String::from_utf8_lossy(&body).replace("d81f82fc", "d81f82fd");
-    let mode =
-        ChunkedMode::SignedWithTrailer(signing(TRAILER_SEED), Some(ChecksumAlgorithm::Crc32c));
-    let result = decode_all(
-        &mut ChunkedDecoder::new(mode, 66_560),
-        &[tampered.as_bytes()],
-    );
+    let mode = ChunkedMode::SignedWithTrailer(signing(TRAILER_SEED), Some(ChecksumAlgorithm::Crc32c));
+    let result = decode_all(&mut ChunkedDecoder::new(mode, 66_560), &[tampered.as_bytes()]);
     assert_eq!(result, Err(ChunkedError::SignatureMismatch));
 }
 
@@ -197,20 +189,9 @@ fn a_wrong_trailer_signature_is_a_signature_mismatch() {
 fn unsigned_trailer_checks_checksum_length_and_framing() {
     let data = b"hello, aws-chunked";
     let body = encode(data, &[5], None, Some(ChecksumAlgorithm::Crc32), false);
-    let decoder = || {
-        ChunkedDecoder::new(
-            ChunkedMode::UnsignedWithTrailer(Some(ChecksumAlgorithm::Crc32)),
-            18,
-        )
-    };
+    let decoder = || ChunkedDecoder::new(ChunkedMode::UnsignedWithTrailer(Some(ChecksumAlgorithm::Crc32)), 18);
     assert_eq!(decode_all(&mut decoder(), &[&body]).unwrap().0, data);
-    let wrong_crc = encode(
-        b"hello, aws-chunkeD",
-        &[5],
-        None,
-        Some(ChecksumAlgorithm::Crc32),
-        false,
-    );
+    let wrong_crc = encode(b"hello, aws-chunkeD", &[5], None, Some(ChecksumAlgorithm::Crc32), false);
     let mixed = [&body[..body.len() - 20], &wrong_crc[wrong_crc.len() - 20..]].concat();
     assert_eq!(
         decode_all(&mut decoder(), &[&mixed]),
@@ -233,17 +214,13 @@ fn unsigned_trailer_checks_checksum_length_and_framing() {
     );
     let extra = [no_trailer.as_slice(), b"x"].concat();
     let mut exact = ChunkedDecoder::new(ChunkedMode::UnsignedWithTrailer(None), 18);
-    assert_eq!(
-        decode_all(&mut exact, &[&extra]),
-        Err(ChunkedError::TrailingBytes)
-    );
+    assert_eq!(decode_all(&mut exact, &[&extra]), Err(ChunkedError::TrailingBytes));
 }
 
 #[test]
 fn rejects_oversized_chunks_and_errors_are_sticky() {
     let body = encode(&[7u8; 100], &[], None, None, false);
-    let mut decoder =
-        ChunkedDecoder::new(ChunkedMode::UnsignedWithTrailer(None), 100).with_max_chunk_size(99);
+    let mut decoder = ChunkedDecoder::new(ChunkedMode::UnsignedWithTrailer(None), 100).with_max_chunk_size(99);
     assert_eq!(decoder.decode(&body), Err(ChunkedError::ChunkTooLarge));
     assert_eq!(decoder.decode(b""), Err(ChunkedError::ChunkTooLarge));
     assert_eq!(decoder.finish(), Err(ChunkedError::ChunkTooLarge));
@@ -251,13 +228,7 @@ fn rejects_oversized_chunks_and_errors_are_sticky() {
 
 #[test]
 fn signed_mode_refuses_trailers() {
-    let body = encode(
-        b"abc",
-        &[],
-        Some(signing(SEED)),
-        Some(ChecksumAlgorithm::Crc32),
-        false,
-    );
+    let body = encode(b"abc", &[], Some(signing(SEED)), Some(ChecksumAlgorithm::Crc32), false);
     let mut decoder = ChunkedDecoder::new(ChunkedMode::Signed(signing(SEED)), 3);
     assert!(matches!(
         decode_all(&mut decoder, &[&body]),
@@ -269,13 +240,7 @@ fn signed_mode_refuses_trailers() {
 fn every_tampered_byte_of_a_signed_body_is_refused() {
     let data: Vec<u8> = (0..300u16).map(|value| value as u8).collect();
     for trailer in [None, Some(ChecksumAlgorithm::Sha256)] {
-        let body = encode(
-            &data,
-            &[100, 150],
-            Some(signing(SEED)),
-            trailer,
-            trailer.is_some(),
-        );
+        let body = encode(&data, &[100, 150], Some(signing(SEED)), trailer, trailer.is_some());
         for index in 0..body.len() {
             let mut tampered = body.clone();
             tampered[index] ^= 0x01;
@@ -284,10 +249,7 @@ fn every_tampered_byte_of_a_signed_body_is_refused() {
                 Some(_) => ChunkedMode::SignedWithTrailer(signing(SEED), trailer),
             };
             let result = decode_all(&mut ChunkedDecoder::new(mode, 300), &[&tampered]);
-            assert!(
-                result.is_err(),
-                "byte {index} ({trailer:?}) tampered but accepted"
-            );
+            assert!(result.is_err(), "byte {index} ({trailer:?}) tampered but accepted");
         }
     }
 }
@@ -302,9 +264,7 @@ fn mode_for(kind: u8, trailer: Option<ChecksumAlgorithm>) -> ChunkedMode {
 
 fn algorithm_strategy() -> impl Strategy<Value = Option<ChecksumAlgorithm>> {
     use ChecksumAlgorithm::*;
-    prop::option::of(prop::sample::select(vec![
-        Crc32, Crc32c, Crc64Nvme, Sha1, Sha256,
-    ]))
+    prop::option::of(prop::sample::select(vec![Crc32, Crc32c, Crc64Nvme, Sha1, Sha256]))
 }
 
 proptest! {

@@ -65,10 +65,7 @@ pub async fn start(data_dir: &Path, region: &str) -> std::io::Result<RunningStor
     let store = EmbeddedStore::open(&root)?;
     let service = {
         let mut builder = S3ServiceBuilder::new(store);
-        builder.set_auth(SimpleAuth::from_single(
-            access_key_id.clone(),
-            secret.clone(),
-        ));
+        builder.set_auth(SimpleAuth::from_single(access_key_id.clone(), secret.clone()));
         builder.build()
     };
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -114,10 +111,7 @@ impl hyper::service::Service<Request<Incoming>> for PartialHeads {
         let response = hyper::service::Service::call(&self.0, request);
         Box::pin(async move {
             let mut response = response.await?;
-            if is_head
-                && response.status() == StatusCode::OK
-                && response.headers().contains_key(CONTENT_RANGE)
-            {
+            if is_head && response.status() == StatusCode::OK && response.headers().contains_key(CONTENT_RANGE) {
                 *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             }
             Ok(response)

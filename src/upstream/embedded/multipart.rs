@@ -43,9 +43,7 @@ pub async fn create(
         .upload_id
         .as_deref()
         .and_then(UploadId::parse)
-        .ok_or_else(|| {
-            S3Error::internal_error(std::io::Error::other("s3s-fs returned no upload id"))
-        })?;
+        .ok_or_else(|| S3Error::internal_error(std::io::Error::other("s3s-fs returned no upload id")))?;
     let record = UploadRecord {
         bucket,
         key,
@@ -61,9 +59,7 @@ pub async fn upload_part(
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let input = &req.input;
-    let id = open_upload(store, &input.bucket, &input.key, &input.upload_id)
-        .await?
-        .0;
+    let id = open_upload(store, &input.bucket, &input.key, &input.upload_id).await?.0;
     let number = check_part_number(input.part_number)?;
     let response = store.fs.upload_part(req).await?;
     record_part(store, &id, number, response.output.e_tag.as_ref()).await?;
@@ -75,9 +71,7 @@ pub async fn upload_part_copy(
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let input = &req.input;
-    let id = open_upload(store, &input.bucket, &input.key, &input.upload_id)
-        .await?
-        .0;
+    let id = open_upload(store, &input.bucket, &input.key, &input.upload_id).await?.0;
     let number = check_part_number(input.part_number)?;
     if let CopySource::Bucket { key, .. } = &input.copy_source {
         check_key(key)?;
@@ -97,9 +91,7 @@ pub async fn list_parts(
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
     let input = req.input.clone();
-    let id = open_upload(store, &input.bucket, &input.key, &input.upload_id)
-        .await?
-        .0;
+    let id = open_upload(store, &input.bucket, &input.key, &input.upload_id).await?.0;
     let mut response = store.fs.list_parts(req).await?;
     let mut parts = response.output.parts.take().unwrap_or_default();
     parts.sort_by_key(|part| part.part_number);
@@ -164,9 +156,7 @@ pub async fn abort(
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let input = &req.input;
-    let id = open_upload(store, &input.bucket, &input.key, &input.upload_id)
-        .await?
-        .0;
+    let id = open_upload(store, &input.bucket, &input.key, &input.upload_id).await?.0;
     let response = store.fs.abort_multipart_upload(req).await?;
     store.sidecar.remove_upload(&id).await?;
     remove_part_files(store, &id).await?;
@@ -186,10 +176,7 @@ pub async fn list_uploads(
     let max_uploads = input.max_uploads.unwrap_or(MAX_LISTED).clamp(0, MAX_LISTED);
     let query = UploadQuery {
         prefix: input.prefix.as_deref().unwrap_or(""),
-        delimiter: input
-            .delimiter
-            .as_deref()
-            .filter(|delimiter| !delimiter.is_empty()),
+        delimiter: input.delimiter.as_deref().filter(|delimiter| !delimiter.is_empty()),
         key_marker: input.key_marker.as_deref(),
         upload_id_marker: input.upload_id_marker.as_deref(),
         max_uploads: usize::try_from(max_uploads).unwrap_or(0),
@@ -209,9 +196,7 @@ pub async fn list_uploads(
         common_prefixes: Some(
             page.common_prefixes
                 .into_iter()
-                .map(|prefix| CommonPrefix {
-                    prefix: Some(prefix),
-                })
+                .map(|prefix| CommonPrefix { prefix: Some(prefix) })
                 .collect(),
         ),
         ..Default::default()
@@ -220,12 +205,7 @@ pub async fn list_uploads(
 }
 
 /// The upload `id` names, if it is in progress for this bucket and key; else `NoSuchUpload`.
-async fn open_upload(
-    store: &EmbeddedStore,
-    bucket: &str,
-    key: &str,
-    id: &str,
-) -> S3Result<(UploadId, UploadRecord)> {
+async fn open_upload(store: &EmbeddedStore, bucket: &str, key: &str, id: &str) -> S3Result<(UploadId, UploadRecord)> {
     let id = UploadId::parse(id).ok_or_else(|| s3_error!(NoSuchUpload))?;
     match store.sidecar.upload(&id).await? {
         Some(upload) if upload.bucket == bucket && upload.key == key => Ok((id, upload)),
@@ -244,26 +224,14 @@ fn check_part_number(number: i32) -> S3Result<i32> {
 }
 
 /// Records the ETag s3s-fs answered and the size of the part file it wrote.
-async fn record_part(
-    store: &EmbeddedStore,
-    id: &UploadId,
-    number: i32,
-    etag: Option<&ETag>,
-) -> S3Result<()> {
-    let missing = || {
-        S3Error::internal_error(std::io::Error::other(
-            "s3s-fs answered a part without an ETag",
-        ))
-    };
+async fn record_part(store: &EmbeddedStore, id: &UploadId, number: i32, etag: Option<&ETag>) -> S3Result<()> {
+    let missing = || S3Error::internal_error(std::io::Error::other("s3s-fs answered a part without an ETag"));
     let etag = etag.ok_or_else(missing)?.value().to_owned();
     let size = tokio::fs::metadata(store.part_file(id, number))
         .await
         .map_err(S3Error::internal_error)?
         .len();
-    store
-        .sidecar
-        .set_part(id, number, &PartRecord { etag, size })
-        .await?;
+    store.sidecar.set_part(id, number, &PartRecord { etag, size }).await?;
     Ok(())
 }
 
@@ -283,18 +251,9 @@ async fn check_requested_parts(
             return Err(s3_error!(InvalidPartOrder));
         }
         previous = number;
-        let invalid = || {
-            s3_error!(
-                InvalidPart,
-                "part {number} was not uploaded or its ETag does not match"
-            )
-        };
+        let invalid = || s3_error!(InvalidPart, "part {number} was not uploaded or its ETag does not match");
         let record = store.sidecar.part(id, number).await?.ok_or_else(invalid)?;
-        if part
-            .e_tag
-            .as_ref()
-            .is_some_and(|etag| etag.value() != record.etag)
-        {
+        if part.e_tag.as_ref().is_some_and(|etag| etag.value() != record.etag) {
             return Err(invalid());
         }
         let size = tokio::fs::metadata(store.part_file(id, number))
@@ -303,10 +262,7 @@ async fn check_requested_parts(
             .len();
         sizes.push(size);
     }
-    if sizes[..sizes.len() - 1]
-        .iter()
-        .any(|size| *size < MIN_PART_SIZE)
-    {
+    if sizes[..sizes.len() - 1].iter().any(|size| *size < MIN_PART_SIZE) {
         return Err(s3_error!(EntityTooSmall));
     }
     Ok(sizes)
@@ -349,16 +305,8 @@ async fn remove_part_files(store: &EmbeddedStore, id: &UploadId) -> S3Result<()>
     let mut entries = tokio::fs::read_dir(store.root())
         .await
         .map_err(S3Error::internal_error)?;
-    while let Some(entry) = entries
-        .next_entry()
-        .await
-        .map_err(S3Error::internal_error)?
-    {
-        if entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| name.starts_with(&prefix))
-        {
+    while let Some(entry) = entries.next_entry().await.map_err(S3Error::internal_error)? {
+        if entry.file_name().to_str().is_some_and(|name| name.starts_with(&prefix)) {
             match tokio::fs::remove_file(entry.path()).await {
                 Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
                     return Err(S3Error::internal_error(error));
@@ -371,8 +319,7 @@ async fn remove_part_files(store: &EmbeddedStore, id: &UploadId) -> S3Result<()>
 }
 
 fn listed_upload((id, upload): (UploadId, UploadRecord)) -> MultipartUpload {
-    let initiated =
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(upload.initiated_unix_ms);
+    let initiated = std::time::UNIX_EPOCH + std::time::Duration::from_millis(upload.initiated_unix_ms);
     MultipartUpload {
         key: Some(upload.key),
         upload_id: Some(id.as_str().to_owned()),

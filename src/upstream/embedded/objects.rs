@@ -82,17 +82,10 @@ pub async fn get_object(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
     check_key(&key)?;
-    let record = store
-        .sidecar
-        .object(&bucket, &key)
-        .await?
-        .unwrap_or_default();
+    let record = store.sidecar.object(&bucket, &key).await?.unwrap_or_default();
     let part = match req.input.part_number {
         Some(_) if req.input.range.is_some() => {
-            return Err(s3_error!(
-                InvalidArgument,
-                "cannot specify both Range and partNumber"
-            ));
+            return Err(s3_error!(InvalidArgument, "cannot specify both Range and partNumber"));
         }
         Some(number) => Some(PartSlice::select(
             &record.part_sizes,
@@ -123,20 +116,11 @@ pub async fn head_object(
     let Some(number) = part_number else {
         return Ok(response);
     };
-    let record = store
-        .sidecar
-        .object(&bucket, &key)
-        .await?
-        .unwrap_or_default();
-    let part = PartSlice::select(
-        &record.part_sizes,
-        store.object_size(&bucket, &key).await?,
-        number,
-    )?;
+    let record = store.sidecar.object(&bucket, &key).await?.unwrap_or_default();
+    let part = PartSlice::select(&record.part_sizes, store.object_size(&bucket, &key).await?, number)?;
     response.output.parts_count = part.parts_count;
     if part.range().is_some() {
-        response.output.content_length =
-            Some(i64::try_from(part.length).map_err(S3Error::internal_error)?);
+        response.output.content_length = Some(i64::try_from(part.length).map_err(S3Error::internal_error)?);
         response.output.content_range = Some(part.content_range());
         response.status = Some(http::StatusCode::PARTIAL_CONTENT);
     }
@@ -190,11 +174,7 @@ pub async fn get_object_tagging(
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let GetObjectTaggingInput { bucket, key, .. } = req.input;
     store.object_size(&bucket, &key).await?;
-    let record = store
-        .sidecar
-        .object(&bucket, &key)
-        .await?
-        .unwrap_or_default();
+    let record = store.sidecar.object(&bucket, &key).await?.unwrap_or_default();
     Ok(S3Response::new(GetObjectTaggingOutput {
         tag_set: record.tags.to_dto(),
         ..Default::default()
@@ -206,18 +186,11 @@ pub async fn put_object_tagging(
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let PutObjectTaggingInput {
-        bucket,
-        key,
-        tagging,
-        ..
+        bucket, key, tagging, ..
     } = req.input;
     let tags = ObjectTags::from_dto(tagging.tag_set)?;
     store.object_size(&bucket, &key).await?;
-    let mut record = store
-        .sidecar
-        .object(&bucket, &key)
-        .await?
-        .unwrap_or_default();
+    let mut record = store.sidecar.object(&bucket, &key).await?.unwrap_or_default();
     record.tags = tags;
     store.sidecar.set_object(&bucket, &key, &record).await?;
     Ok(S3Response::new(PutObjectTaggingOutput::default()))
@@ -229,11 +202,7 @@ pub async fn delete_object_tagging(
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let DeleteObjectTaggingInput { bucket, key, .. } = req.input;
     store.object_size(&bucket, &key).await?;
-    let mut record = store
-        .sidecar
-        .object(&bucket, &key)
-        .await?
-        .unwrap_or_default();
+    let mut record = store.sidecar.object(&bucket, &key).await?.unwrap_or_default();
     record.tags = ObjectTags::default();
     store.sidecar.set_object(&bucket, &key, &record).await?;
     Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
@@ -241,10 +210,7 @@ pub async fn delete_object_tagging(
 
 /// Parses `x-amz-tagging`; no header means no tags.
 pub fn header_tags(header: Option<&str>) -> S3Result<ObjectTags> {
-    Ok(header
-        .map(ObjectTags::from_header)
-        .transpose()?
-        .unwrap_or_default())
+    Ok(header.map(ObjectTags::from_header).transpose()?.unwrap_or_default())
 }
 
 /// `x-amz-tagging-count`: present only when the object has tags.
@@ -265,17 +231,8 @@ async fn holds_a_file(dir: PathBuf) -> S3Result<bool> {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => return Err(S3Error::internal_error(error)),
         };
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(S3Error::internal_error)?
-        {
-            if !entry
-                .file_type()
-                .await
-                .map_err(S3Error::internal_error)?
-                .is_dir()
-            {
+        while let Some(entry) = entries.next_entry().await.map_err(S3Error::internal_error)? {
+            if !entry.file_type().await.map_err(S3Error::internal_error)?.is_dir() {
                 return Ok(true);
             }
             pending.push(entry.path());

@@ -40,8 +40,7 @@ pub async fn get_object_attributes(
     let output = GetObjectAttributesOutput {
         e_tag: head.e_tag.filter(|_| wanted(ObjectAttributes::ETAG)),
         last_modified: head.last_modified,
-        object_size: wanted(ObjectAttributes::OBJECT_SIZE)
-            .then(|| i64::try_from(size).unwrap_or(i64::MAX)),
+        object_size: wanted(ObjectAttributes::OBJECT_SIZE).then(|| i64::try_from(size).unwrap_or(i64::MAX)),
         storage_class: wanted(ObjectAttributes::STORAGE_CLASS)
             .then(|| StorageClass::from_static(StorageClass::STANDARD)),
         checksum: wanted(ObjectAttributes::CHECKSUM).then_some(Checksum {
@@ -53,14 +52,7 @@ pub async fn get_object_attributes(
             checksum_type: head.checksum_type,
         }),
         object_parts: wanted(ObjectAttributes::OBJECT_PARTS)
-            .then(|| {
-                object_parts(
-                    &record.part_sizes,
-                    size,
-                    input.part_number_marker,
-                    input.max_parts,
-                )
-            })
+            .then(|| object_parts(&record.part_sizes, size, input.part_number_marker, input.max_parts))
             .flatten(),
         ..Default::default()
     };
@@ -121,12 +113,7 @@ impl PartSlice {
         let index = usize::try_from(number)
             .ok()
             .and_then(|number| number.checked_sub(1))
-            .ok_or_else(|| {
-                s3_error!(
-                    InvalidArgument,
-                    "part number must be an integer between 1 and 10000"
-                )
-            })?;
+            .ok_or_else(|| s3_error!(InvalidArgument, "part number must be an integer between 1 and 10000"))?;
         let Some(&length) = layout.get(index) else {
             let mut error = S3Error::with_message(
                 S3ErrorCode::Custom("InvalidPartNumber".into()),
@@ -180,10 +167,7 @@ mod tests {
         );
         assert_eq!(third.content_range(), "bytes 10-11/12");
         let error = PartSlice::select(&layout, 12, 4).expect_err("too far");
-        assert_eq!(
-            error.status_code(),
-            Some(http::StatusCode::RANGE_NOT_SATISFIABLE)
-        );
+        assert_eq!(error.status_code(), Some(http::StatusCode::RANGE_NOT_SATISFIABLE));
         assert!(PartSlice::select(&layout, 12, 0).is_err());
     }
 
@@ -199,12 +183,7 @@ mod tests {
                 parts_count: None
             }
         );
-        assert_eq!(
-            PartSlice::select(&[5, 5], 7, 1)
-                .expect("stale layout")
-                .length,
-            7
-        );
+        assert_eq!(PartSlice::select(&[5, 5], 7, 1).expect("stale layout").length, 7);
         assert!(PartSlice::select(&[], 7, 2).is_err());
         assert_eq!(PartSlice::select(&[], 0, 1).expect("empty").range(), None);
     }

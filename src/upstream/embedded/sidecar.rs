@@ -81,10 +81,7 @@ pub struct UploadId(String);
 impl UploadId {
     /// Accepts only the 36-character hyphenated hex form s3s-fs hands out.
     pub fn parse(value: &str) -> Option<UploadId> {
-        let well_formed = value.len() == 36
-            && value
-                .bytes()
-                .all(|byte| byte.is_ascii_hexdigit() || byte == b'-');
+        let well_formed = value.len() == 36 && value.bytes().all(|byte| byte.is_ascii_hexdigit() || byte == b'-');
         well_formed.then(|| UploadId(value.to_owned()))
     }
 
@@ -150,21 +147,12 @@ impl Sidecar {
     }
 
     /// The record of an object, if it has one.
-    pub async fn object(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<ObjectRecord>, SidecarError> {
+    pub async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, SidecarError> {
         read_record(&self.object_path(bucket, key)).await
     }
 
     /// Replaces an object's record (removes it when it would be empty).
-    pub async fn set_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        record: &ObjectRecord,
-    ) -> Result<(), SidecarError> {
+    pub async fn set_object(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<(), SidecarError> {
         if record.tags.is_empty() && record.part_sizes.is_empty() {
             return self.remove_object(bucket, key).await;
         }
@@ -184,11 +172,7 @@ impl Sidecar {
     }
 
     /// Records a new upload.
-    pub async fn create_upload(
-        &self,
-        id: &UploadId,
-        record: &UploadRecord,
-    ) -> Result<(), SidecarError> {
+    pub async fn create_upload(&self, id: &UploadId, record: &UploadRecord) -> Result<(), SidecarError> {
         let dir = self.upload_dir(id);
         create_dir(&dir).await?;
         self.write_record(&dir.join("upload.json"), record).await
@@ -202,9 +186,7 @@ impl Sidecar {
     /// Every upload in progress, in no particular order.
     pub async fn uploads(&self) -> Result<Vec<(UploadId, UploadRecord)>, SidecarError> {
         let uploads_dir = self.dir.join("uploads");
-        let mut entries = fs::read_dir(&uploads_dir)
-            .await
-            .map_err(io_error(&uploads_dir))?;
+        let mut entries = fs::read_dir(&uploads_dir).await.map_err(io_error(&uploads_dir))?;
         let mut uploads = Vec::new();
         while let Some(entry) = entries.next_entry().await.map_err(io_error(&uploads_dir))? {
             let Some(id) = entry.file_name().to_str().and_then(UploadId::parse) else {
@@ -218,21 +200,12 @@ impl Sidecar {
     }
 
     /// Records an uploaded part (replacing an earlier upload of the same number).
-    pub async fn set_part(
-        &self,
-        id: &UploadId,
-        number: i32,
-        record: &PartRecord,
-    ) -> Result<(), SidecarError> {
+    pub async fn set_part(&self, id: &UploadId, number: i32, record: &PartRecord) -> Result<(), SidecarError> {
         self.write_record(&self.part_path(id, number), record).await
     }
 
     /// The record of part `number`, if it was uploaded.
-    pub async fn part(
-        &self,
-        id: &UploadId,
-        number: i32,
-    ) -> Result<Option<PartRecord>, SidecarError> {
+    pub async fn part(&self, id: &UploadId, number: i32) -> Result<Option<PartRecord>, SidecarError> {
         read_record(&self.part_path(id, number)).await
     }
 
@@ -257,11 +230,7 @@ impl Sidecar {
     }
 
     /// Writes `record` to `path` atomically: temp file, fsync, rename.
-    async fn write_record<T: Serialize>(
-        &self,
-        path: &Path,
-        record: &T,
-    ) -> Result<(), SidecarError> {
+    async fn write_record<T: Serialize>(&self, path: &Path, record: &T) -> Result<(), SidecarError> {
         let envelope = Envelope {
             version: FORMAT_VERSION,
             record,
@@ -296,8 +265,7 @@ async fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Side
         path: path.to_owned(),
         reason,
     };
-    let envelope: Envelope<T> =
-        serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+    let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
     if envelope.version != FORMAT_VERSION {
         return Err(corrupt(format!("format version {}", envelope.version)));
     }
@@ -344,9 +312,7 @@ fn random_hex() -> String {
 pub fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -365,11 +331,7 @@ mod tests {
             part_sizes: vec![5, 1],
         };
         sidecar.set_object("b", "k", &record).await.expect("write");
-        let read = sidecar
-            .object("b", "k")
-            .await
-            .expect("read")
-            .expect("present");
+        let read = sidecar.object("b", "k").await.expect("read").expect("present");
         assert_eq!((read.tags, read.part_sizes), (tags, vec![5, 1]));
         sidecar
             .set_object("b", "k", &ObjectRecord::default())

@@ -36,8 +36,7 @@ impl EmbeddedStore {
     /// Opens the store over `root`, which must exist.
     pub fn open(root: &Path) -> std::io::Result<EmbeddedStore> {
         let root = root.canonicalize()?;
-        let fs =
-            FileSystem::new(&root).map_err(|error| std::io::Error::other(format!("{error:?}")))?;
+        let fs = FileSystem::new(&root).map_err(|error| std::io::Error::other(format!("{error:?}")))?;
         let sidecar = Sidecar::open(&root)?;
         Ok(EmbeddedStore { fs, sidecar, root })
     }
@@ -52,9 +51,7 @@ impl EmbeddedStore {
     pub(super) async fn object_size(&self, bucket: &str, key: &str) -> S3Result<u64> {
         match tokio::fs::metadata(self.object_file(bucket, key)?).await {
             Ok(metadata) => Ok(if metadata.is_dir() { 0 } else { metadata.len() }),
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                Err(self.missing_object(bucket).await)
-            }
+            Err(error) if error.kind() == ErrorKind::NotFound => Err(self.missing_object(bucket).await),
             Err(error) => Err(s3s::S3Error::internal_error(error)),
         }
     }
@@ -82,8 +79,7 @@ impl EmbeddedStore {
 
     /// Where s3s-fs keeps part `number` of an upload.
     pub(super) fn part_file(&self, id: &UploadId, number: i32) -> PathBuf {
-        self.root
-            .join(format!(".upload_id-{}.part-{number}", id.as_str()))
+        self.root.join(format!(".upload_id-{}.part-{number}", id.as_str()))
     }
 
     /// The store root (where s3s-fs keeps part files).
@@ -94,10 +90,7 @@ impl EmbeddedStore {
 
 /// Refuses keys with a `.` or `..` segment: s3s-fs would resolve them outside the bucket.
 pub(super) fn check_key(key: &str) -> S3Result<()> {
-    if key
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
+    if key.split('/').any(|segment| segment == "." || segment == "..") {
         return Err(s3_error!(
             InvalidArgument,
             "the embedded store does not accept object keys with '.' or '..' path segments"
@@ -110,20 +103,14 @@ pub(super) fn check_key(key: &str) -> S3Result<()> {
 impl S3 for EmbeddedStore {
     // ----- buckets: s3s-fs is right, except that it deletes non-empty buckets -----
 
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         if !s3s::path::check_bucket_name(&req.input.bucket) {
             return Err(s3_error!(InvalidBucketName));
         }
         self.fs.create_bucket(req).await
     }
 
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         self.fs.head_bucket(req).await
     }
 
@@ -134,10 +121,7 @@ impl S3 for EmbeddedStore {
         self.fs.get_bucket_location(req).await
     }
 
-    async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         let mut response = self.fs.list_buckets(req).await?;
         if let Some(buckets) = &mut response.output.buckets {
             buckets.retain(|bucket| bucket.name.as_deref() != Some(SIDECAR_DIR));
@@ -145,70 +129,43 @@ impl S3 for EmbeddedStore {
         Ok(response)
     }
 
-    async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         objects::delete_bucket(self, req).await
     }
 
     // ----- listing objects: forwarded -----
 
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         self.fs.list_objects(req).await
     }
 
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.fs.list_objects_v2(req).await
     }
 
     // ----- objects: s3s-fs plus tags, part layout and key checks (objects.rs) -----
 
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         objects::put_object(self, req).await
     }
 
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         objects::get_object(self, req).await
     }
 
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         objects::head_object(self, req).await
     }
 
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         objects::delete_object(self, req).await
     }
 
-    async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         objects::delete_objects(self, req).await
     }
 
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         objects::copy_object(self, req).await
     }
 
@@ -251,10 +208,7 @@ impl S3 for EmbeddedStore {
         multipart::create(self, req).await
     }
 
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         multipart::upload_part(self, req).await
     }
 
@@ -265,10 +219,7 @@ impl S3 for EmbeddedStore {
         multipart::upload_part_copy(self, req).await
     }
 
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         multipart::list_parts(self, req).await
     }
 

@@ -163,8 +163,7 @@ mod tests {
 
     #[test]
     fn header_decodes_plus_percent_and_missing_values() {
-        let tags =
-            ObjectTags::from_header("project=s3%20kms&stage=a+b&empty=&bare&x=%2B").expect("valid");
+        let tags = ObjectTags::from_header("project=s3%20kms&stage=a+b&empty=&bare&x=%2B").expect("valid");
         assert_eq!(
             pairs(&tags),
             [
@@ -175,20 +174,13 @@ mod tests {
                 ("x", "+")
             ]
         );
-        assert!(
-            ObjectTags::from_header("")
-                .expect("empty is valid")
-                .is_empty()
-        );
+        assert!(ObjectTags::from_header("").expect("empty is valid").is_empty());
     }
 
     #[test]
     fn limits_match_aws() {
         let eleven: Vec<String> = (0..11).map(|n| format!("k{n}=v")).collect();
-        assert_eq!(
-            ObjectTags::from_header(&eleven.join("&")),
-            Err(TagError::TooMany)
-        );
+        assert_eq!(ObjectTags::from_header(&eleven.join("&")), Err(TagError::TooMany));
         assert_eq!(
             ObjectTags::from_header(&eleven[..10].join("&")).map(|t| t.len()),
             Ok(10)
@@ -205,14 +197,8 @@ mod tests {
             Err(TagError::ValueLength)
         );
         assert_eq!(ObjectTags::from_header("=v"), Err(TagError::KeyLength));
-        assert_eq!(
-            ObjectTags::from_header("a=1&a=2"),
-            Err(TagError::DuplicateKey)
-        );
-        assert_eq!(
-            ObjectTags::from_header("aws:x=1"),
-            Err(TagError::ReservedKey)
-        );
+        assert_eq!(ObjectTags::from_header("a=1&a=2"), Err(TagError::DuplicateKey));
+        assert_eq!(ObjectTags::from_header("aws:x=1"), Err(TagError::ReservedKey));
         assert_eq!(ObjectTags::from_header("k=%FF"), Err(TagError::Malformed));
     }
 
@@ -234,13 +220,7 @@ mod tests {
 
     #[test]
     fn errors_map_to_aws_codes() {
-        assert_eq!(
-            S3Error::from(TagError::TooMany).code(),
-            &S3ErrorCode::InvalidTag
-        );
-        assert_eq!(
-            S3Error::from(TagError::Malformed).code(),
-            &S3ErrorCode::InvalidArgument
-        );
+        assert_eq!(S3Error::from(TagError::TooMany).code(), &S3ErrorCode::InvalidTag);
+        assert_eq!(S3Error::from(TagError::Malformed).code(), &S3ErrorCode::InvalidArgument);
     }
 }

@@ -32,9 +32,7 @@ impl UploadQuery<'_> {
     /// Sorts by key, then upload id (so that the two markers resume exactly), and takes one
     /// page; keys that share a prefix up to the delimiter count once, as a common prefix.
     pub fn select(&self, mut uploads: Vec<(UploadId, UploadRecord)>) -> UploadPage {
-        uploads.sort_by(|(left_id, left), (right_id, right)| {
-            (&left.key, left_id).cmp(&(&right.key, right_id))
-        });
+        uploads.sort_by(|(left_id, left), (right_id, right)| (&left.key, left_id).cmp(&(&right.key, right_id)));
         let mut page = UploadPage::default();
         let mut seen_prefixes = HashSet::new();
         for (id, upload) in uploads {
@@ -43,9 +41,7 @@ impl UploadQuery<'_> {
             }
             let common_prefix = self.common_prefix(&upload.key);
             if let Some(prefix) = &common_prefix {
-                let already_listed = self
-                    .key_marker
-                    .is_some_and(|marker| prefix.as_str() <= marker);
+                let already_listed = self.key_marker.is_some_and(|marker| prefix.as_str() <= marker);
                 if already_listed || seen_prefixes.contains(prefix) {
                     continue;
                 }
@@ -79,9 +75,7 @@ impl UploadQuery<'_> {
         match self.key_marker {
             None => true,
             Some(marker) if key > marker => true,
-            Some(marker) if key == marker => self
-                .upload_id_marker
-                .is_some_and(|id_marker| id.as_str() > id_marker),
+            Some(marker) if key == marker => self.upload_id_marker.is_some_and(|id_marker| id.as_str() > id_marker),
             Some(_) => false,
         }
     }
@@ -128,12 +122,7 @@ mod tests {
 
     #[test]
     fn pages_resume_at_both_markers() {
-        let all = vec![
-            upload("b", 3),
-            upload("a", 2),
-            upload("a", 1),
-            upload("c", 4),
-        ];
+        let all = vec![upload("b", 3), upload("a", 2), upload("a", 1), upload("c", 4)];
         let first = query(2).select(all.clone());
         assert_eq!(
             keys_and_ids(&first),
@@ -160,11 +149,7 @@ mod tests {
             ..query(10)
         }
         .select(all);
-        assert_eq!(
-            key_only.uploads.len(),
-            2,
-            "a key marker alone skips that key's uploads"
-        );
+        assert_eq!(key_only.uploads.len(), 2, "a key marker alone skips that key's uploads");
     }
 
     #[test]

@@ -1,0 +1,269 @@
+//! The KMS audit trail: one CloudTrail-shaped record per KMS call, allowed or denied.
+//!
+//! Owns: the record's shape (CloudTrail's field names, `eventSource: kms.amazonaws.com`,
+//! `invokedBy: s3.amazonaws.com` for calls the S3 path makes for a user), removing secrets
+//! from `requestParameters` (plaintexts, ciphertexts), and appending records as JSON lines to
+//! `<dir>/kms-YYYY-MM-DD.jsonl` (UTC day). Each record is one `write` of one line, so a
+//! crash can at worst leave a truncated last line, which readers skip.
+//!
+//! Invariant: no key material, plaintext, ciphertext or grant token is ever written.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::Caller;
+
+/// Request members never written to the trail.
+const SECRET_MEMBERS: &[&str] = &["Plaintext", "CiphertextBlob", "GrantTokens", "GrantToken"];
+/// Members whose values are user data (maps), whose keys keep their case.
+const DATA_MEMBERS: &[&str] = &[
+    "EncryptionContext",
+    "SourceEncryptionContext",
+    "DestinationEncryptionContext",
+    "EncryptionContextSubset",
+    "EncryptionContextEquals",
+];
+
+/// Operations that change nothing (CloudTrail's `readOnly`).
+fn read_only(event_name: &str) -> bool {
+    event_name.starts_with("Describe")
+        || event_name.starts_with("List")
+        || event_name.starts_with("Get")
+        || matches!(
+            event_name,
+            "Encrypt"
+                | "Decrypt"
+                | "ReEncrypt"
+                | "GenerateDataKey"
+                | "GenerateDataKeyWithoutPlaintext"
+                | "GenerateRandom"
+        )
+}
+
+/// Crypto operations, whose `responseElements` CloudTrail leaves null.
+fn crypto(event_name: &str) -> bool {
+    matches!(
+        event_name,
+        "Encrypt" | "Decrypt" | "ReEncrypt" | "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" | "GenerateRandom"
+    )
+}
+
+/// One call being recorded.
+pub struct Event {
+    name: &'static str,
+    request_parameters: Value,
+    resources: Vec<String>,
+    additional: Map<String, Value>,
+}
+
+impl Event {
+    /// Starts a record of `name` with the caller's request (secrets are removed).
+    pub fn new(name: &'static str, request: &impl Serialize) -> Event {
+        let parameters = serde_json::to_value(request).map(clean).unwrap_or(Value::Null);
+        Event {
+            name,
+            request_parameters: parameters,
+            resources: Vec::new(),
+            additional: Map::new(),
+        }
+    }
+
+    /// Names the key the call used.
+    pub fn key(&mut self, arn: &str) {
+        if !self.resources.iter().any(|known| known == arn) {
+            self.resources.push(arn.to_owned());
+        }
+    }
+
+    /// Adds an `additionalEventData` member (e.g. `keyMaterialId`).
+    pub fn additional(&mut self, name: &str, value: Value) {
+        self.additional.insert(name.to_owned(), value);
+    }
+}
+
+/// The trail's writer.
+pub struct AuditLog {
+    directory: PathBuf,
+    account_id: String,
+    region: String,
+    file: Mutex<Option<(String, std::fs::File)>>,
+}
+
+impl AuditLog {
+    /// A trail under `directory` (created if missing).
+    pub fn open(directory: &Path, account_id: &str, region: &str) -> std::io::Result<AuditLog> {
+        std::fs::create_dir_all(directory)?;
+        Ok(AuditLog {
+            directory: directory.to_owned(),
+            account_id: account_id.to_owned(),
+            region: region.to_owned(),
+            file: Mutex::new(None),
+        })
+    }
+
+    /// Writes the record of a finished call. `response` is the wire output on success.
+    pub fn record(&self, caller: &Caller, event: Event, outcome: Result<&impl Serialize, &super::KmsError>) {
+        let record = self.render(caller, event, outcome);
+        let mut line = record.to_string();
+        line.push('\n');
+        if let Err(error) = self.append(&line) {
+            tracing::error!(%error, directory = %self.directory.display(), "cannot write the KMS audit trail");
+        }
+    }
+
+    fn render(&self, caller: &Caller, event: Event, outcome: Result<&impl Serialize, &super::KmsError>) -> Value {
+        let now = super::now();
+        let (error_code, error_message, response) = match outcome {
+            Ok(output) if !crypto(event.name) => (
+                None,
+                None,
+                serde_json::to_value(output).map(clean).unwrap_or(Value::Null),
+            ),
+            Ok(_) => (None, None, Value::Null),
+            Err(error) => (Some(error.name()), Some(error.to_string()), Value::Null),
+        };
+        let via_s3 = caller.via_s3;
+        let service = "s3.amazonaws.com";
+        let mut identity = json!({
+            "type": "IAMUser",
+            "principalId": caller.principal.unique_id,
+            "arn": caller.principal.arn,
+            "accountId": caller.principal.account_id,
+            "accessKeyId": caller.access_key_id,
+            "userName": caller.user_name,
+        });
+        if via_s3 {
+            identity["invokedBy"] = json!(service);
+        }
+        let resources: Vec<Value> = event
+            .resources
+            .iter()
+            .map(|arn| json!({"accountId": self.account_id, "type": "AWS::KMS::Key", "ARN": arn}))
+            .collect();
+        let mut record = json!({
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": iso8601(now),
+            "eventSource": "kms.amazonaws.com",
+            "eventName": event.name,
+            "awsRegion": self.region,
+            "sourceIPAddress": if via_s3 { service } else { caller.source_ip.as_str() },
+            "userAgent": if via_s3 { service } else { caller.user_agent.as_str() },
+            "requestParameters": event.request_parameters,
+            "responseElements": response,
+            "requestID": caller.request_id,
+            "eventID": super::resolve::new_key_id(),
+            "readOnly": read_only(event.name),
+            "resources": resources,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": self.account_id,
+            "eventCategory": "Management",
+        });
+        if !event.additional.is_empty() {
+            record["additionalEventData"] = Value::Object(event.additional);
+        }
+        if let (Some(code), Some(message)) = (error_code, error_message) {
+            record["errorCode"] = json!(code);
+            record["errorMessage"] = json!(message);
+        }
+        record
+    }
+
+    fn append(&self, line: &str) -> std::io::Result<()> {
+        let day = iso8601(super::now())[..10].to_owned();
+        let mut slot = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("audit lock poisoned"))?;
+        let current = matches!(&*slot, Some((open_day, _)) if *open_day == day);
+        if !current {
+            let path = self.directory.join(format!("kms-{day}.jsonl"));
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            *slot = Some((day, file));
+        }
+        match &mut *slot {
+            Some((_, file)) => file.write_all(line.as_bytes()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Removes secret members and camel-cases member names, leaving user data maps as they are.
+fn clean(value: Value) -> Value {
+    match value {
+        Value::Object(members) => {
+            let mut cleaned = Map::new();
+            for (name, member) in members {
+                if SECRET_MEMBERS.contains(&name.as_str()) || member.is_null() {
+                    continue;
+                }
+                let member = if DATA_MEMBERS.contains(&name.as_str()) {
+                    member
+                } else {
+                    clean(member)
+                };
+                cleaned.insert(camel_case(&name), member);
+            }
+            Value::Object(cleaned)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(clean).collect()),
+        other => other,
+    }
+}
+
+fn camel_case(name: &str) -> String {
+    if name == "AWSAccountId" {
+        return "aWSAccountId".to_owned();
+    }
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// `2026-11-28T22:01:05Z`.
+pub fn iso8601(unix_seconds: f64) -> String {
+    let date = crate::sigv4::AmzDate::from_unix_seconds(unix_seconds as i64)
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "19700101T000000Z".to_owned());
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &date[0..4],
+        &date[4..6],
+        &date[6..8],
+        &date[9..11],
+        &date[11..13],
+        &date[13..15]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_removed_and_names_camel_cased_but_not_context_keys() {
+        let request = json!({
+            "KeyId": "alias/app",
+            "Plaintext": "c2VjcmV0",
+            "EncryptionContext": {"Department": "IT"},
+            "GrantTokens": ["t"],
+        });
+        assert_eq!(
+            clean(request),
+            json!({"keyId": "alias/app", "encryptionContext": {"Department": "IT"}})
+        );
+    }
+
+    #[test]
+    fn times_are_cloudtrail_form() {
+        assert_eq!(iso8601(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_369_353_600.5), "2013-05-24T00:00:00Z");
+    }
+}
