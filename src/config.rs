@@ -40,6 +40,22 @@ pub struct Config {
     pub keys: Vec<DeclaredKey>,
     /// Where the root key comes from, if not `<data_dir>/root.key` or `S3KMS_ROOT_KEY`.
     pub root_key_file: Option<PathBuf>,
+    /// Where the KMS keeps its records.
+    pub key_store: KeyStoreConfig,
+}
+
+/// The `[key_store]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStoreConfig {
+    /// Files under `<data_dir>/kms` (one instance).
+    File,
+    /// Objects in a bucket of the upstream (shared by several instances).
+    S3 {
+        /// The bucket (created if missing).
+        bucket: String,
+        /// A prefix for every record.
+        prefix: String,
+    },
 }
 
 /// One `[[keys]]` entry: a KMS key that must exist, found by its alias.
@@ -122,6 +138,15 @@ struct RawConfig {
     #[serde(default)]
     keys: Vec<RawKey>,
     root_key_file: Option<PathBuf>,
+    key_store: Option<RawKeyStore>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyStore {
+    r#type: String,
+    bucket: Option<String>,
+    prefix: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +238,7 @@ impl Config {
             upstream,
             keys,
             root_key_file,
+            key_store: validate_key_store(raw.key_store)?,
         })
     }
 }
@@ -295,6 +321,33 @@ fn validate_keys(raw: Vec<RawKey>) -> Result<Vec<DeclaredKey>, ConfigError> {
         });
     }
     Ok(keys)
+}
+
+fn validate_key_store(raw: Option<RawKeyStore>) -> Result<KeyStoreConfig, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(KeyStoreConfig::File);
+    };
+    match raw.r#type.as_str() {
+        "file" => Ok(KeyStoreConfig::File),
+        "s3" => {
+            let bucket = raw.bucket.unwrap_or_else(|| "s3kms-keystore".to_owned());
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(invalid(
+                    "key_store.bucket",
+                    "expected an S3 bucket name (3-63 of a-z 0-9 - .)",
+                ));
+            }
+            Ok(KeyStoreConfig::S3 {
+                bucket,
+                prefix: raw.prefix.unwrap_or_default(),
+            })
+        }
+        _ => Err(invalid("key_store.type", "expected \"file\" or \"s3\"")),
+    }
 }
 
 fn validate_upstream(raw: RawUpstream, region: &str) -> Result<UpstreamConfig, ConfigError> {

@@ -19,9 +19,9 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, KeyStoreConfig};
 use crate::identity::Users;
-use crate::kms::store::{FileStore, KeyStore};
+use crate::kms::store::{FileStore, KeyStore, S3Store};
 use crate::kms::{AuditLog, Kms, KmsError, Scope, root};
 use crate::kms_api::{self, KmsApi};
 use crate::s3::{ResponseBody, S3Api};
@@ -77,7 +77,7 @@ impl Service {
                 Upstream::new(&store.upstream)
             }
         };
-        let kms = Arc::new(start_kms(config)?);
+        let kms = Arc::new(start_kms(config, &upstream).await?);
         let names: Vec<String> = config.users.iter().map(|u| u.name.clone()).collect();
         let registry = kms
             .sync_principals(&names)
@@ -105,9 +105,12 @@ impl Service {
     }
 }
 
-/// The KMS over the file key store under `<data_dir>/kms`, auditing to `<data_dir>/audit`.
-fn start_kms(config: &Config) -> Result<Kms, StartError> {
-    let store = KeyStore::File(FileStore::open(&config.data_dir.join("kms"))?);
+/// The KMS over the configured key store, auditing to `<data_dir>/audit`.
+async fn start_kms(config: &Config, upstream: &Upstream) -> Result<Kms, StartError> {
+    let store = match &config.key_store {
+        KeyStoreConfig::File => KeyStore::File(FileStore::open(&config.data_dir.join("kms"))?),
+        KeyStoreConfig::S3 { bucket, prefix } => KeyStore::S3(S3Store::open(upstream.clone(), bucket, prefix).await?),
+    };
     let root = root::load(config.root_key_file.as_deref(), &config.data_dir)?;
     let scope = Scope {
         account_id: config.account_id.clone(),

@@ -23,6 +23,7 @@ pub mod model;
 pub mod resolve;
 pub mod root;
 mod rotation;
+mod s3_store;
 pub mod shapes;
 pub mod store;
 

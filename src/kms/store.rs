@@ -8,14 +8,20 @@
 //! `<data_dir>/kms/`; each write goes to a temporary file that is synced, renamed over the
 //! record and followed by a sync of the directory, so a crash leaves either the old or the new
 //! record, never a torn one. One process owns the directory.
+//!
+//! The `s3` store ([`S3Store`]) keeps the records as objects in a bucket of the upstream store,
+//! versioned by ETag and written with S3 conditional requests (`If-None-Match: *` to create,
+//! `If-Match: <etag>` to update or delete), so several s3kms instances can share one key store.
 
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use super::s3_store::S3Store;
+
 /// A record's version: changes whenever its bytes change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version(String);
+pub struct Version(pub(super) String);
 
 /// The write condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,8 @@ pub enum StoreError {
 pub enum KeyStore {
     /// Files under a directory.
     File(FileStore),
+    /// Objects in a bucket of the upstream.
+    S3(S3Store),
 }
 
 impl KeyStore {
@@ -53,6 +61,7 @@ impl KeyStore {
     pub async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
         match self {
             KeyStore::File(store) => store.get(path).await,
+            KeyStore::S3(store) => store.get(path).await,
         }
     }
 
@@ -60,6 +69,7 @@ impl KeyStore {
     pub async fn put(&self, path: &str, data: &[u8], expect: Expect) -> Result<Version, StoreError> {
         match self {
             KeyStore::File(store) => store.put(path, data, expect).await,
+            KeyStore::S3(store) => store.put(path, data, expect).await,
         }
     }
 
@@ -67,6 +77,7 @@ impl KeyStore {
     pub async fn delete(&self, path: &str, version: &Version) -> Result<(), StoreError> {
         match self {
             KeyStore::File(store) => store.delete(path, version).await,
+            KeyStore::S3(store) => store.delete(path, version).await,
         }
     }
 
@@ -74,6 +85,7 @@ impl KeyStore {
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         match self {
             KeyStore::File(store) => store.list(prefix).await,
+            KeyStore::S3(store) => store.list(prefix).await,
         }
     }
 }
