@@ -109,7 +109,9 @@ impl Service {
 async fn start_kms(config: &Config, upstream: &Upstream) -> Result<Kms, StartError> {
     let store = match &config.key_store {
         KeyStoreConfig::File => KeyStore::File(FileStore::open(&config.data_dir.join("kms"))?),
-        KeyStoreConfig::S3 { bucket, prefix } => KeyStore::S3(S3Store::open(upstream.clone(), bucket, prefix).await?),
+        KeyStoreConfig::S3 { bucket, prefix } => {
+            KeyStore::S3(Box::new(S3Store::open(upstream.clone(), bucket, prefix).await?))
+        }
     };
     let root = root::load(config.root_key_file.as_deref(), &config.data_dir)?;
     let scope = Scope {

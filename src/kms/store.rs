@@ -53,7 +53,7 @@ pub enum KeyStore {
     /// Files under a directory.
     File(FileStore),
     /// Objects in a bucket of the upstream.
-    S3(S3Store),
+    S3(Box<S3Store>),
 }
 
 impl KeyStore {
