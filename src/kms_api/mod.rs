@@ -114,7 +114,7 @@ impl KmsApi {
 }
 
 /// The typed call for an operation name and its JSON body.
-fn parse_call(operation: &str, body: &[u8]) -> Result<Call, KmsError> {
+pub fn parse_call(operation: &str, body: &[u8]) -> Result<Call, KmsError> {
     let body = if body.is_empty() { b"{}".as_slice() } else { body };
     Ok(match operation {
         "CreateKey" => Call::CreateKey(parse(body)?),
