@@ -88,6 +88,7 @@ impl Service {
                 .await
                 .map_err(|e| StartError::Kms("declared key", e))?;
         }
+        tokio::spawn(crate::kms::sweep::run(Arc::clone(&kms)));
         let users = Users::from_config(config, &registry.users);
         Ok(Service {
             s3: S3Api::new(config, users.clone(), upstream),

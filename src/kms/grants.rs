@@ -141,7 +141,11 @@ impl Kms {
             let Some(key_id) = path.strip_prefix("keys/").and_then(|p| p.strip_suffix(".json")) else {
                 continue;
             };
-            let Ok(key) = self.load_key(key_id).await else { continue };
+            let key = match self.load_key(key_id).await {
+                Ok(key) => key,
+                Err(KmsError::NotFound(_)) => continue,
+                Err(error) => return Err(error),
+            };
             grants.extend(
                 key.record
                     .grants

@@ -24,6 +24,7 @@ pub mod resolve;
 pub mod root;
 mod rotation;
 mod s3_store;
+pub mod sweep;
 pub mod shapes;
 pub mod store;
 
