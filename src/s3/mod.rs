@@ -12,6 +12,7 @@ mod body;
 mod conditional;
 pub mod error;
 mod forward;
+pub mod operation;
 pub mod route;
 mod upstream_error;
 
@@ -114,7 +115,14 @@ impl S3Api {
             headers: &parts.headers,
         };
         let authenticated = auth::authenticate(&self.users, &self.region, &view, unix_now())?;
-        tracing::debug!(request_id, user = %authenticated.user.name, method = %parts.method, resource = %address.resource(), "authenticated");
+        let operation = operation::Operation::classify(&parts.method, address, &query, &parts.headers);
+        tracing::debug!(
+            request_id,
+            user = %authenticated.user.name,
+            ?operation,
+            resource = %address.resource(),
+            "authenticated"
+        );
         let checksum_in_trailer = matches!(authenticated.payload, Payload::Chunked(_));
         let verdict = Verdict::default();
         let body = inbound_body(parts, body, authenticated.payload, verdict.clone())?;
