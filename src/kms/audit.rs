@@ -79,6 +79,14 @@ impl Event {
         }
     }
 
+    /// Sets a `requestParameters` member the caller left out to the value the operation used
+    /// (a default CloudTrail logs anyway, e.g. Decrypt's `encryptionAlgorithm`).
+    pub fn default_parameter(&mut self, name: &str, value: Value) {
+        if let Value::Object(parameters) = &mut self.request_parameters {
+            parameters.entry(name).or_insert(value);
+        }
+    }
+
     /// Adds an `additionalEventData` member (e.g. `keyMaterialId`).
     pub fn additional(&mut self, name: &str, value: Value) {
         self.additional.insert(name.to_owned(), value);
@@ -258,6 +266,22 @@ mod tests {
         assert_eq!(
             clean(request),
             json!({"keyId": "alias/app", "encryptionContext": {"Department": "IT"}})
+        );
+    }
+
+    #[test]
+    fn a_default_parameter_fills_only_an_absent_member() {
+        let mut defaulted = Event::new("Decrypt", &json!({"EncryptionContext": {"a": "b"}}));
+        defaulted.default_parameter("encryptionAlgorithm", json!("SYMMETRIC_DEFAULT"));
+        assert_eq!(
+            defaulted.request_parameters,
+            json!({"encryptionContext": {"a": "b"}, "encryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+        );
+        let mut sent = Event::new("Decrypt", &json!({"EncryptionAlgorithm": "RSAES_OAEP_SHA_1"}));
+        sent.default_parameter("encryptionAlgorithm", json!("SYMMETRIC_DEFAULT"));
+        assert_eq!(
+            sent.request_parameters,
+            json!({"encryptionAlgorithm": "RSAES_OAEP_SHA_1"})
         );
     }
 

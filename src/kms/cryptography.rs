@@ -46,6 +46,8 @@ impl Kms {
         request: DecryptRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
+        // CloudTrail logs Decrypt's algorithm even when the caller leaves it to the default.
+        event.default_parameter("encryptionAlgorithm", SYMMETRIC_DEFAULT.into());
         grants::check_tokens(&request.grant_tokens)?;
         check_algorithm(request.encryption_algorithm.as_deref())?;
         let (key, plaintext, material_id) = self
@@ -80,7 +82,7 @@ impl Kms {
         grants::check_tokens(&request.grant_tokens)?;
         check_algorithm(request.source_encryption_algorithm.as_deref())?;
         check_algorithm(request.destination_encryption_algorithm.as_deref())?;
-        let (source, plaintext, _) = self
+        let (source, plaintext, source_material_id) = self
             .open(
                 caller,
                 &request.ciphertext_blob,
@@ -102,13 +104,16 @@ impl Kms {
         if request.dry_run {
             return Err(KmsError::DryRun);
         }
-        let (ciphertext, _) = self.seal(&destination, &request.destination_encryption_context, &plaintext)?;
+        let (ciphertext, destination_material_id) =
+            self.seal(&destination, &request.destination_encryption_context, &plaintext)?;
         Ok(Output {
             ciphertext_blob: Some(ciphertext),
             source_key_id: Some(source.arn),
             key_id: Some(destination.arn),
             source_encryption_algorithm: Some(SYMMETRIC_DEFAULT),
             destination_encryption_algorithm: Some(SYMMETRIC_DEFAULT),
+            source_key_material_id: Some(source_material_id),
+            destination_key_material_id: Some(destination_material_id),
             ..Output::default()
         })
     }

@@ -350,6 +350,10 @@ pub struct Output {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_material_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_key_material_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_key_material_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<KeyListEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aliases: Option<Vec<AliasListEntry>>,
