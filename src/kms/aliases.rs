@@ -23,9 +23,7 @@ impl Kms {
     ) -> Result<Output, KmsError> {
         check_alias_name(&request.alias_name)?;
         let target = request.target_key_id.as_deref().unwrap_or_default();
-        let key = self.resolve_key(target).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:CreateAlias", None)?;
+        let key = self.authorized_key(caller, target, "kms:CreateAlias", event).await?;
         refuse_pending_deletion(&key.record, &key.arn)?;
         if key.record.key_manager == KeyManager::Aws {
             return Err(KmsError::UnsupportedOperation(

@@ -162,11 +162,7 @@ impl Kms {
             return Err(KmsError::Validation("NumberOfBytes is required.".to_owned()));
         };
         if !(1..=1024).contains(&count) {
-            return Err(KmsError::validation(
-                "numberOfBytes",
-                Some(&count.to_string()),
-                "Member must have value between 1 and 1024",
-            ));
+            return Err(KmsError::out_of_range("numberOfBytes", count, 1, 1024));
         }
         let mut bytes = vec![0u8; count as usize];
         crypto::fill_random(&mut bytes);
@@ -273,11 +269,7 @@ fn check_length(member: &str, length: usize, max: usize) -> Result<(), KmsError>
 fn data_key_length(number_of_bytes: Option<i64>, key_spec: Option<&str>) -> Result<usize, KmsError> {
     match (number_of_bytes, key_spec) {
         (Some(count), None) if (1..=1024).contains(&count) => Ok(count as usize),
-        (Some(count), None) => Err(KmsError::validation(
-            "numberOfBytes",
-            Some(&count.to_string()),
-            "Member must have value between 1 and 1024",
-        )),
+        (Some(count), None) => Err(KmsError::out_of_range("numberOfBytes", count, 1, 1024)),
         (None, Some("AES_256")) => Ok(32),
         (None, Some("AES_128")) => Ok(16),
         (None, Some(spec)) => Err(KmsError::validation(

@@ -140,6 +140,17 @@ impl KmsError {
         KmsError::NotFound(format!("Key '{arn}' does not exist"))
     }
 
+    /// AWS's text for a number outside `min..=max`: `… Member must have value greater than or
+    /// equal to <min>` below the range, `… less than or equal to <max>` above it.
+    pub fn out_of_range(member: &str, value: i64, min: i64, max: i64) -> KmsError {
+        let constraint = if value < min {
+            format!("Member must have value greater than or equal to {min}")
+        } else {
+            format!("Member must have value less than or equal to {max}")
+        };
+        KmsError::validation(member, Some(&value.to_string()), &constraint)
+    }
+
     /// `1 validation error detected: …` with AWS's member path form.
     pub fn validation(member: &str, value: Option<&str>, constraint: &str) -> KmsError {
         let value = match value {
@@ -149,5 +160,24 @@ impl KmsError {
         KmsError::Validation(format!(
             "1 validation error detected: {value} failed to satisfy constraint: {constraint}"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_names_the_bound_that_was_crossed() {
+        assert_eq!(
+            KmsError::out_of_range("numberOfBytes", 0, 1, 1024).to_string(),
+            "1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy constraint: \
+             Member must have value greater than or equal to 1"
+        );
+        assert_eq!(
+            KmsError::out_of_range("numberOfBytes", 1025, 1, 1024).to_string(),
+            "1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy constraint: \
+             Member must have value less than or equal to 1024"
+        );
     }
 }

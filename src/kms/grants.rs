@@ -39,9 +39,9 @@ impl Kms {
         event: &mut Event,
     ) -> Result<Output, KmsError> {
         check_tokens(&request.grant_tokens)?;
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:CreateGrant", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:CreateGrant", event)
+            .await?;
         match key.record.state {
             KeyState::Enabled => {}
             KeyState::Disabled => return Err(KmsError::disabled(&key.arn)),
@@ -99,9 +99,14 @@ impl Kms {
         request: ListRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(request.key_id.as_deref().unwrap_or_default()).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:ListGrants", None)?;
+        let key = self
+            .authorized_key(
+                caller,
+                request.key_id.as_deref().unwrap_or_default(),
+                "kms:ListGrants",
+                event,
+            )
+            .await?;
         let grants: Vec<GrantListEntry> = key
             .record
             .grants
@@ -207,9 +212,14 @@ impl Kms {
         request: GrantRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(request.key_id.as_deref().unwrap_or_default()).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:RevokeGrant", None)?;
+        let key = self
+            .authorized_key(
+                caller,
+                request.key_id.as_deref().unwrap_or_default(),
+                "kms:RevokeGrant",
+                event,
+            )
+            .await?;
         let grant_id = request.grant_id.clone().unwrap_or_default();
         find(&key.record, &grant_id)?;
         if request.dry_run {

@@ -165,9 +165,9 @@ impl Kms {
         request: ScheduleKeyDeletionRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:ScheduleKeyDeletion", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:ScheduleKeyDeletion", event)
+            .await?;
         let days = request.pending_window_in_days.unwrap_or(30);
         if !(7..=30).contains(&days) {
             return Err(KmsError::Validation(
@@ -200,9 +200,9 @@ impl Kms {
         request: KeyIdRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:CancelKeyDeletion", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:CancelKeyDeletion", event)
+            .await?;
         let key = self
             .update_key(&key.record.key_id, |record, arn| {
                 if record.state != KeyState::PendingDeletion {
@@ -225,9 +225,9 @@ impl Kms {
         request: UpdateKeyDescriptionRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:UpdateKeyDescription", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:UpdateKeyDescription", event)
+            .await?;
         check_description(&request.description)?;
         self.update_key(&key.record.key_id, |record, arn| {
             refuse_pending_deletion(record, arn)?;
@@ -247,9 +247,9 @@ impl Kms {
         event: &mut Event,
     ) -> Result<Output, KmsError> {
         check_policy_name(request.policy_name.as_deref())?;
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:GetKeyPolicy", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:GetKeyPolicy", event)
+            .await?;
         let registry = self.principal_registry().await?;
         let account = &self.scope.account_id;
         let shown = policy::map_principals(&key.record.policy, |principal| {
@@ -274,9 +274,9 @@ impl Kms {
         event: &mut Event,
     ) -> Result<Output, KmsError> {
         check_policy_name(request.policy_name.as_deref())?;
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:PutKeyPolicy", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:PutKeyPolicy", event)
+            .await?;
         let text = request
             .policy
             .as_deref()
@@ -298,9 +298,9 @@ impl Kms {
         request: ListRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(request.key_id.as_deref().unwrap_or_default()).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:ListKeyPolicies", None)?;
+        let key_id = request.key_id.as_deref().unwrap_or_default();
+        self.authorized_key(caller, key_id, "kms:ListKeyPolicies", event)
+            .await?;
         Ok(Output {
             policy_names: Some(vec!["default"]),
             truncated: Some(false),
@@ -391,9 +391,9 @@ impl Kms {
         request: TagResourceRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:TagResource", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:TagResource", event)
+            .await?;
         check_tags(&request.tags)?;
         self.update_key(&key.record.key_id, |record, arn| {
             refuse_pending_deletion(record, arn)?;
@@ -421,9 +421,9 @@ impl Kms {
         request: UntagResourceRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:UntagResource", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:UntagResource", event)
+            .await?;
         self.update_key(&key.record.key_id, |record, arn| {
             refuse_pending_deletion(record, arn)?;
             record.tags.retain(|tag| !request.tag_keys.contains(&tag.key));
@@ -439,9 +439,14 @@ impl Kms {
         request: ListRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(request.key_id.as_deref().unwrap_or_default()).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:ListResourceTags", None)?;
+        let key = self
+            .authorized_key(
+                caller,
+                request.key_id.as_deref().unwrap_or_default(),
+                "kms:ListResourceTags",
+                event,
+            )
+            .await?;
         let (page, next) = paginate(&key.record.tags, request.limit, request.marker.as_deref(), 50, |t| {
             t.key.clone()
         })?;

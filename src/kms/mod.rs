@@ -230,6 +230,21 @@ impl Kms {
         self.load_key(&id).await
     }
 
+    /// Resolves a key id or key ARN, names the key in the audit event, and authorizes
+    /// `action` on it for `caller` — the start of every management operation.
+    async fn authorized_key(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: &str,
+        event: &mut Event,
+    ) -> Result<LoadedKey, KmsError> {
+        let key = self.resolve_key(key_id).await?;
+        event.key(&key.arn);
+        self.authorize(caller, &key, action, None)?;
+        Ok(key)
+    }
+
     /// Writes a key back; fails with `ConflictException` if it changed meanwhile.
     async fn save_key(&self, key: &mut LoadedKey) -> Result<(), KmsError> {
         let bytes = serde_json::to_vec_pretty(&key.record).map_err(|e| KmsError::Internal(e.to_string()))?;

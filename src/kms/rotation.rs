@@ -17,9 +17,9 @@ impl Kms {
         request: EnableKeyRotationRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:EnableKeyRotation", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:EnableKeyRotation", event)
+            .await?;
         let period = request.rotation_period_in_days.unwrap_or(365);
         if !(90..=2560).contains(&period) {
             return Err(KmsError::validation(
@@ -45,9 +45,9 @@ impl Kms {
         request: KeyIdRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:DisableKeyRotation", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:DisableKeyRotation", event)
+            .await?;
         self.update_key(&key.record.key_id, |record, arn| {
             writable_rotation(record.state, record.key_manager, arn)?;
             record.rotation.enabled = false;
@@ -64,9 +64,9 @@ impl Kms {
         request: KeyIdRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:GetKeyRotationStatus", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:GetKeyRotationStatus", event)
+            .await?;
         let rotation = &key.record.rotation;
         Ok(Output {
             key_id: Some(key.arn.clone()),
@@ -83,9 +83,9 @@ impl Kms {
         request: KeyIdRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(&request.key_id).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:RotateKeyOnDemand", None)?;
+        let key = self
+            .authorized_key(caller, &request.key_id, "kms:RotateKeyOnDemand", event)
+            .await?;
         let version = self.new_version(&key.record.key_id, Some(RotationType::OnDemand));
         let key = self
             .update_key(&key.record.key_id, |record, arn| {
@@ -119,9 +119,14 @@ impl Kms {
         request: ListRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key = self.resolve_key(request.key_id.as_deref().unwrap_or_default()).await?;
-        event.key(&key.arn);
-        self.authorize(caller, &key, "kms:ListKeyRotations", None)?;
+        let key = self
+            .authorized_key(
+                caller,
+                request.key_id.as_deref().unwrap_or_default(),
+                "kms:ListKeyRotations",
+                event,
+            )
+            .await?;
         let all_material = request.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL");
         let current = key.record.versions.last().map(|v| v.material_id.clone());
         let rotations: Vec<RotationListEntry> = key
