@@ -49,6 +49,16 @@ impl ChecksumAlgorithm {
         ChecksumAlgorithm::ALL.into_iter().find(|a| a.header_name() == name)
     }
 
+    /// The algorithm an `x-amz-trailer` header value names (any case, trimmed).
+    pub fn from_trailer_name(name: &str) -> Option<ChecksumAlgorithm> {
+        ChecksumAlgorithm::from_header_name(&name.trim().to_ascii_lowercase())
+    }
+
+    /// The trailer name, which is the header name.
+    pub fn trailer_name(self) -> &'static str {
+        self.header_name()
+    }
+
     /// The name S3 uses in `x-amz-sdk-checksum-algorithm` and error texts (`CRC32`, …).
     pub fn name(self) -> &'static str {
         match self {

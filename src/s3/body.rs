@@ -296,14 +296,7 @@ pub fn checksum_mismatch(algorithm: ChecksumAlgorithm) -> S3Error {
 fn chunked_error(error: ChunkedError) -> S3Error {
     match error {
         ChunkedError::SignatureMismatch => S3Error::ChunkSignatureDoesNotMatch,
-        ChunkedError::ChecksumMismatch(algorithm) => {
-            match ChecksumAlgorithm::from_header_name(algorithm.trailer_name()) {
-                Some(algorithm) => checksum_mismatch(algorithm),
-                None => S3Error::BadDigest {
-                    message: error.to_string(),
-                },
-            }
-        }
+        ChunkedError::ChecksumMismatch(algorithm) => checksum_mismatch(algorithm),
         ChunkedError::LengthMismatch | ChunkedError::Truncated => S3Error::IncompleteBody,
         other => S3Error::MalformedBody {
             message: other.to_string(),

@@ -1,7 +1,7 @@
 //! The one error type of the aws-chunked decoder. Each variant names the S3 error code the
 //! caller should answer with; the mapping itself lives with the S3 API layer.
 
-use super::checksum::ChecksumAlgorithm;
+use crate::checksum::ChecksumAlgorithm;
 
 /// Why a body was refused. Once an error is returned the decoder returns it forever.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -26,7 +26,6 @@
 //! does), or know about `Content-Length`.
 
 mod chain;
-mod checksum;
 mod error;
 mod framing;
 #[cfg(test)]
@@ -37,12 +36,12 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+pub use crate::checksum::ChecksumAlgorithm;
 pub use chain::ChunkSigning;
-pub use checksum::ChecksumAlgorithm;
 pub use error::ChunkedError;
 
+use crate::checksum::Checksummer;
 use chain::SignatureChain;
-use checksum::RunningChecksum;
 use framing::{LineBuffer, parse_chunk_header, parse_trailer_line};
 
 use super::signing::Signature;
@@ -112,7 +111,7 @@ pub struct ChunkedDecoder {
     trailer_expected: Option<ChecksumAlgorithm>,
     trailer_signed: bool,
     trailers_allowed: bool,
-    checksum: Option<RunningChecksum>,
+    checksum: Option<Checksummer>,
     line: LineBuffer,
     chunk_hasher: Sha256,
     chunk_signature: Option<Signature>,
@@ -139,7 +138,7 @@ impl ChunkedDecoder {
             chain,
             trailer_expected,
             trailers_allowed,
-            checksum: trailer_expected.map(RunningChecksum::new),
+            checksum: trailer_expected.map(ChecksumAlgorithm::hasher),
             line: LineBuffer::default(),
             chunk_hasher: Sha256::new(),
             chunk_signature: None,

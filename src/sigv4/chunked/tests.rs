@@ -4,7 +4,6 @@
 use proptest::prelude::*;
 
 use super::chain::SignatureChain;
-use super::checksum::RunningChecksum;
 use super::*;
 use crate::sigv4::amz_date::AmzDate;
 use crate::sigv4::authorization::CredentialScope;
@@ -92,7 +91,7 @@ fn encode(
     }
     let mut canonical = String::new();
     if let Some(algorithm) = trailer {
-        let mut running = RunningChecksum::new(algorithm);
+        let mut running = algorithm.hasher();
         running.update(data);
         canonical = format!("{}:{}\n", algorithm.trailer_name(), STANDARD.encode(running.finish()));
         body.extend_from_slice(canonical.replace('\n', "\r\n").as_bytes());
