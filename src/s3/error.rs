@@ -294,7 +294,8 @@ pub enum Fault {
     Internal,
 }
 
-fn push_element(xml: &mut String, name: &str, value: &str) {
+/// Appends `<name>value</name>` with the value escaped.
+pub(super) fn push_element(xml: &mut String, name: &str, value: &str) {
     xml.push('<');
     xml.push_str(name);
     xml.push('>');

@@ -6,7 +6,7 @@
 //! document is read with a size limit; anything unreadable becomes a plain `InternalError`
 //! shape with the upstream's status.
 
-use super::error::escape_into;
+use super::error::push_element as push;
 
 /// The largest upstream error document read.
 pub const MAX_ERROR_DOCUMENT: usize = 64 * 1024;
@@ -69,16 +69,6 @@ fn error_fields(text: &str) -> Vec<(String, String)> {
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-}
-
-fn push(xml: &mut String, name: &str, value: &str) {
-    xml.push('<');
-    xml.push_str(name);
-    xml.push('>');
-    escape_into(xml, value);
-    xml.push_str("</");
-    xml.push_str(name);
-    xml.push('>');
 }
 
 fn unescape(text: &str) -> String {
