@@ -653,13 +653,7 @@ pub(super) fn paginate<'a, T>(
     let limit = match limit {
         None => default_limit,
         Some(limit) if (1..=1000).contains(&limit) => limit as usize,
-        Some(limit) => {
-            return Err(KmsError::validation(
-                "limit",
-                Some(&limit.to_string()),
-                "Member must have value between 1 and 1000",
-            ));
-        }
+        Some(limit) => return Err(KmsError::out_of_range("limit", limit, 1, 1000)),
     };
     let start = match marker {
         None => 0,

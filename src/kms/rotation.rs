@@ -22,11 +22,7 @@ impl Kms {
             .await?;
         let period = request.rotation_period_in_days.unwrap_or(365);
         if !(90..=2560).contains(&period) {
-            return Err(KmsError::validation(
-                "rotationPeriodInDays",
-                Some(&period.to_string()),
-                "Member must have value between 90 and 2560",
-            ));
+            return Err(KmsError::out_of_range("rotationPeriodInDays", period, 90, 2560));
         }
         self.update_key(&key.record.key_id, |record, arn| {
             writable_rotation(record.state, record.key_manager, arn)?;
