@@ -1,12 +1,15 @@
 //! The `s3kms` command line.
 
-use std::io::Write;
+use std::collections::VecDeque;
+use std::io::{ErrorKind::BrokenPipe, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use s3kms::config::Config;
+use s3kms::config::{Config, KeyStoreConfig};
+use s3kms::kms::{Scope, trail};
 use s3kms::server::{self, Service};
 
 /// An S3-compatible encrypting proxy with an embedded, AWS-compatible KMS.
@@ -37,6 +40,43 @@ enum Command {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
     },
+    /// Query the KMS audit trail: every KMS call, allowed or denied, selected on key,
+    /// principal, event, outcome and time at once.
+    Audit(AuditArgs),
+}
+
+/// `s3kms audit`: the filters combine (every one given must hold).
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The configuration file (the trail is in its data_dir/audit).
+    #[arg(long, default_value = "config.toml")]
+    config: PathBuf,
+    /// Only calls on this key: key id, key ARN, alias name or alias ARN. An alias also
+    /// selects calls on the key it points to now.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// Only calls by this principal: user name, user ARN or access key id.
+    #[arg(long, value_name = "P")]
+    principal: Option<String>,
+    /// Only this operation (eventName, case-insensitive), e.g. Decrypt.
+    #[arg(long, value_name = "NAME")]
+    event: Option<String>,
+    /// Only failed calls (denied or in error: the record has an errorCode).
+    #[arg(long)]
+    errors: bool,
+    /// Only calls at or after T: RFC 3339 (2026-11-28T22:00:00Z), a date (2026-11-28, UTC)
+    /// or a time ago (-30m, -1h, -7d).
+    #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = parse_time)]
+    since: Option<i64>,
+    /// Only calls at or before T (same forms as --since).
+    #[arg(long, value_name = "T", allow_hyphen_values = true, value_parser = parse_time)]
+    until: Option<i64>,
+    /// Show only the N most recent matching calls.
+    #[arg(long, value_name = "N")]
+    limit: Option<NonZeroUsize>,
+    /// Print the matching records as JSON lines, exactly as logged, instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +93,12 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(error) => fail(&error),
+        },
+        Command::Audit(args) => match audit(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            // `s3kms audit | head`: the reader has seen enough.
+            Err(error) if is_broken_pipe(error.as_ref()) => ExitCode::SUCCESS,
+            Err(error) => fail(error.as_ref()),
         },
         Command::Serve {
             config,
@@ -90,6 +136,98 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     std::io::stdout().flush()?;
     server::run(listener, service, shutdown).await;
     Ok(())
+}
+
+/// Prints the trail records `args` select, oldest first.
+fn audit(args: &AuditArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::load(&args.config)?;
+    let query = audit_query(args, &config)?;
+    let files = trail::files(&config.data_dir.join("audit"), query.since, query.until)?;
+    let mut records = trail::Records::new(files, &query);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if !args.json {
+        writeln!(out, "{}", trail::table_header())?;
+    }
+    let print = |out: &mut dyn Write, record: &trail::Record| {
+        if args.json {
+            writeln!(out, "{}", record.line)
+        } else {
+            writeln!(out, "{}", record.row())
+        }
+    };
+    let mut recent = VecDeque::new();
+    for record in &mut records {
+        let record = record?;
+        match args.limit {
+            None => print(&mut out, &record)?,
+            Some(limit) => {
+                if recent.len() == limit.get() {
+                    recent.pop_front();
+                }
+                recent.push_back(record);
+            }
+        }
+    }
+    for record in &recent {
+        print(&mut out, record)?;
+    }
+    out.flush()?;
+    for (path, count) in records.skipped() {
+        eprintln!("s3kms audit: skipped {count} unreadable line(s) in {}", path.display());
+    }
+    Ok(())
+}
+
+fn audit_query(args: &AuditArgs, config: &Config) -> Result<trail::Query, trail::TrailError> {
+    let key = match &args.key {
+        Some(text) => Some(key_selector(text, config)?),
+        None => None,
+    };
+    let outcome = if args.errors {
+        trail::OutcomeFilter::Failed
+    } else {
+        trail::OutcomeFilter::Any
+    };
+    Ok(trail::Query {
+        key,
+        principal: args.principal.clone(),
+        event: args.event.clone(),
+        outcome,
+        since: args.since,
+        until: args.until,
+    })
+}
+
+/// `--key`; an alias also selects the key it points to now, read from a file key store.
+fn key_selector(text: &str, config: &Config) -> Result<trail::KeySelector, trail::TrailError> {
+    let scope = Scope {
+        account_id: config.account_id.clone(),
+        region: config.region.clone(),
+    };
+    let selector = trail::KeySelector::new(text, scope);
+    let target = match (selector.alias(), &config.key_store) {
+        (Some(alias), KeyStoreConfig::File) => trail::alias_target(&config.data_dir.join("kms"), alias)?,
+        (Some(alias), KeyStoreConfig::S3 { .. }) => {
+            eprintln!("s3kms audit: the key store is in S3, so {alias} is matched by name only");
+            None
+        }
+        (None, _) => None,
+    };
+    Ok(match target {
+        Some(key_id) => selector.with_key(&key_id),
+        None => selector,
+    })
+}
+
+fn is_broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|error| error.kind() == BrokenPipe)
+}
+
+/// `--since` / `--until`: relative times count back from the clock.
+fn parse_time(text: &str) -> Result<i64, trail::TrailError> {
+    trail::parse_time(text, s3kms::kms::now() as i64)
 }
 
 /// A future that completes on SIGINT or SIGTERM; the handlers are installed when this returns.

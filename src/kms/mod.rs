@@ -27,6 +27,7 @@ mod s3_store;
 pub mod sweep;
 pub mod shapes;
 pub mod store;
+pub mod trail;
 
 use std::sync::Arc;
 
