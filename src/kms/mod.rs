@@ -24,9 +24,9 @@ pub mod resolve;
 pub mod root;
 mod rotation;
 mod s3_store;
-pub mod sweep;
 pub mod shapes;
 pub mod store;
+pub mod sweep;
 pub mod trail;
 
 use std::sync::Arc;
