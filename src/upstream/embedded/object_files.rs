@@ -259,3 +259,124 @@ impl ObjectFiles {
         self.root.join(bucket).join(DATA_DIR).join(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, ObjectFiles) {
+        let root = tempfile::tempdir().expect("tempdir");
+        let temp_dir = root.path().join("tmp");
+        std::fs::create_dir_all(root.path().join("b")).expect("bucket");
+        std::fs::create_dir_all(&temp_dir).expect("tmp");
+        let files = ObjectFiles::new(root.path(), &temp_dir);
+        files.create_bucket("b").await.expect("bucket dirs");
+        (root, files)
+    }
+
+    /// Writes `body` as object `key` of bucket `b`, if `check` allows.
+    async fn put(
+        files: &ObjectFiles,
+        key: &str,
+        body: &[u8],
+        check: impl FnOnce(Option<&ObjectMeta>) -> S3Result<()>,
+    ) -> S3Result<()> {
+        let mut temp = files.temp_file().await?;
+        temp.file.write_all(body).await.expect("write");
+        let data = files.place_data("b", temp).await?;
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            data: data.name.clone(),
+            size: body.len() as u64,
+            etag: hex::encode(body),
+            last_modified_unix_ms: 0,
+            headers: Default::default(),
+            user_metadata: Default::default(),
+            checksums: Default::default(),
+            tags: Default::default(),
+            part_sizes: Vec::new(),
+        };
+        files.commit("b", &meta, data, check).await
+    }
+
+    async fn read(files: &ObjectFiles, key: &str) -> Option<(ObjectMeta, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        let (meta, mut file) = files.open("b", key).await.expect("open")?;
+        let mut body = Vec::new();
+        file.read_to_end(&mut body).await.expect("read");
+        Some((meta, body))
+    }
+
+    fn count(dir: PathBuf) -> usize {
+        std::fs::read_dir(dir).expect("dir").count()
+    }
+
+    #[tokio::test]
+    async fn any_key_is_one_object_and_prefixes_do_not_collide() {
+        let (root, files) = store().await;
+        let keys = [
+            "a",
+            "a/b",
+            "x//y",
+            "trailing/",
+            "..",
+            &"k".repeat(1024),
+            &format!("{}/z", "s".repeat(255)),
+        ];
+        for key in keys {
+            put(&files, key, key.as_bytes(), |_| Ok(())).await.expect("put");
+        }
+        for key in keys {
+            assert_eq!(read(&files, key).await.expect("exists").1, key.as_bytes());
+        }
+        files.remove("b", "a").await.expect("remove");
+        assert!(read(&files, "a").await.is_none());
+        assert!(read(&files, "a/b").await.is_some());
+        assert_eq!(files.list("b").await.expect("list").len(), keys.len() - 1);
+        assert_eq!(count(root.path().join("b/.data")), keys.len() - 1);
+    }
+
+    #[tokio::test]
+    async fn refused_and_replaced_writes_leave_no_data_behind() {
+        let (root, files) = store().await;
+        put(&files, "k", b"one", |_| Ok(())).await.expect("put");
+        put(&files, "k", b"two", |_| Ok(())).await.expect("overwrite");
+        let refused = put(&files, "k", b"three", |current| match current {
+            Some(_) => Err(s3_error!(PreconditionFailed)),
+            None => Ok(()),
+        });
+        assert!(refused.await.is_err());
+        assert_eq!(read(&files, "k").await.expect("exists").1, b"two");
+        assert_eq!(count(root.path().join("b/.data")), 1);
+        assert_eq!(count(root.path().join("tmp")), 0);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_leave_one_whole_object() {
+        let (root, files) = store().await;
+        let files = std::sync::Arc::new(files);
+        let writers: Vec<_> = (0..16u8)
+            .map(|n| {
+                let files = files.clone();
+                tokio::spawn(async move { put(&files, "k", &vec![n; 1000 + usize::from(n)], |_| Ok(())).await })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.expect("join").expect("put");
+        }
+        let (meta, body) = read(&files, "k").await.expect("exists");
+        assert_eq!((meta.size, meta.etag), (body.len() as u64, hex::encode(&body)));
+        assert_eq!(count(root.path().join("b/.data")), 1, "replaced data files are deleted");
+    }
+
+    #[tokio::test]
+    async fn writes_into_a_deleted_bucket_do_not_recreate_it() {
+        let (root, files) = store().await;
+        std::fs::remove_dir_all(root.path().join("b")).expect("delete bucket");
+        let error = put(&files, "k", b"v", |_| Ok(())).await.expect_err("no bucket");
+        assert_eq!(error.code(), &s3s::S3ErrorCode::NoSuchBucket);
+        assert!(!root.path().join("b").exists());
+    }
+}
