@@ -216,6 +216,10 @@ def missing_bucket(s3):
     s3.delete_bucket(Bucket="doomed")
     part = lambda: s3.upload_part(Bucket="doomed", Key="k", UploadId=upload, PartNumber=1, Body=b"x")
     assert error_of(part) == (404, "NoSuchBucket")
+    s3.create_bucket(Bucket="doomed")
+    assert s3.list_multipart_uploads(Bucket="doomed").get("Uploads", []) == [], "uploads end with their bucket"
+    assert error_of(part) == (404, "NoSuchUpload")
+    s3.delete_bucket(Bucket="doomed")
     assert "absent" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     return {}
 

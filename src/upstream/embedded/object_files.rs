@@ -108,7 +108,18 @@ impl ObjectFiles {
 
     /// The record of an object, if it exists.
     pub async fn meta(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, RecordError> {
-        records::read_record(&self.record_path(bucket, key)).await
+        let path = self.record_path(bucket, key);
+        let meta: Option<ObjectMeta> = records::read_record(&path).await?;
+        // The data file name is joined to a path: anything but hex would be a corrupt record.
+        if let Some(meta) = &meta
+            && (meta.data.is_empty() || !meta.data.bytes().all(|byte| byte.is_ascii_hexdigit()))
+        {
+            return Err(RecordError::Corrupt {
+                path,
+                reason: "its data file name is not hex".to_owned(),
+            });
+        }
+        Ok(meta)
     }
 
     /// The record of an object and its data file, open for reading.

@@ -221,16 +221,24 @@ pub async fn delete_objects(
     }))
 }
 
-/// Refuses to delete a bucket that still holds objects (s3s-fs would delete it with them).
+/// Refuses to delete a bucket that still holds objects (s3s-fs would delete it with them);
+/// uploads still in progress end with the bucket, so a new bucket of that name has none.
 pub async fn delete_bucket(
     store: &EmbeddedStore,
     req: S3Request<DeleteBucketInput>,
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
-    store.require_bucket(&req.input.bucket).await?;
-    if !store.objects.is_empty(&req.input.bucket).await? {
+    let bucket = req.input.bucket.clone();
+    store.require_bucket(&bucket).await?;
+    if !store.objects.is_empty(&bucket).await? {
         return Err(s3_error!(BucketNotEmpty));
     }
-    store.fs.delete_bucket(req).await
+    let response = store.fs.delete_bucket(req).await?;
+    for (id, upload) in store.sidecar.uploads().await? {
+        if upload.bucket == bucket {
+            store.sidecar.remove_upload(&id).await?;
+        }
+    }
+    Ok(response)
 }
 
 /// Parses `x-amz-tagging`; no header means no tags.
