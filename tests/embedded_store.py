@@ -178,11 +178,145 @@ def hidden_state(s3):
     assert keys == ["a/b"], keys
     status, _ = error_of(lambda: s3.create_bucket(Bucket=".s3kms-embedded"))
     assert status == 400, status
-    assert error_of(lambda: s3.put_object(Bucket="visible", Key="a/../../.s3kms-embedded/x", Body=b"x"))[1] == "InvalidArgument"
+    # Keys never become paths: this one is an ordinary object of its bucket.
+    escaping = "a/../../.s3kms-embedded/x"
+    s3.put_object(Bucket="visible", Key=escaping, Body=b"contained")
+    assert s3.get_object(Bucket="visible", Key=escaping)["Body"].read() == b"contained"
+    s3.delete_object(Bucket="visible", Key=escaping)
     assert error_of(lambda: s3.delete_bucket(Bucket="visible")) == (409, "BucketNotEmpty")
     s3.delete_object(Bucket="visible", Key="a/b")
     s3.delete_bucket(Bucket="visible")
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == []
+    return {}
+
+
+def missing_bucket(s3):
+    """Every object-level operation on a bucket that does not exist is 404 NoSuchBucket."""
+    s3.create_bucket(Bucket="present")
+    s3.put_object(Bucket="present", Key="k", Body=b"v")
+    calls = {
+        "put": lambda: s3.put_object(Bucket="absent", Key="k", Body=b"x"),
+        "get": lambda: s3.get_object(Bucket="absent", Key="k"),
+        "delete": lambda: s3.delete_object(Bucket="absent", Key="k"),
+        "delete_objects": lambda: s3.delete_objects(Bucket="absent", Delete={"Objects": [{"Key": "k"}]}),
+        "copy_to": lambda: s3.copy_object(Bucket="absent", Key="k", CopySource={"Bucket": "present", "Key": "k"}),
+        "copy_from": lambda: s3.copy_object(Bucket="present", Key="c", CopySource={"Bucket": "absent", "Key": "k"}),
+        "create_upload": lambda: s3.create_multipart_upload(Bucket="absent", Key="k"),
+        "list_v2": lambda: s3.list_objects_v2(Bucket="absent"),
+        "list_v1": lambda: s3.list_objects(Bucket="absent"),
+        "tagging": lambda: s3.get_object_tagging(Bucket="absent", Key="k"),
+        "list_uploads": lambda: s3.list_multipart_uploads(Bucket="absent"),
+    }
+    for name, call in calls.items():
+        assert error_of(call) == (404, "NoSuchBucket"), name
+    assert error_of(lambda: s3.head_object(Bucket="absent", Key="k"))[0] == 404
+    # An upload whose bucket was deleted under it.
+    s3.create_bucket(Bucket="doomed")
+    upload = s3.create_multipart_upload(Bucket="doomed", Key="k")["UploadId"]
+    s3.delete_bucket(Bucket="doomed")
+    part = lambda: s3.upload_part(Bucket="doomed", Key="k", UploadId=upload, PartNumber=1, Body=b"x")
+    assert error_of(part) == (404, "NoSuchBucket")
+    s3.create_bucket(Bucket="doomed")
+    assert s3.list_multipart_uploads(Bucket="doomed").get("Uploads", []) == [], "uploads end with their bucket"
+    assert error_of(part) == (404, "NoSuchUpload")
+    s3.delete_bucket(Bucket="doomed")
+    assert "absent" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    return {}
+
+
+AWKWARD_KEYS = [
+    "k" * 1024,
+    "s" * 255 + "/" + "t" * 255 + "/x",
+    "a",
+    "a/b",
+    "a/b/c",
+    "x//y",
+    "trailing/",
+    "..",
+    "a/../b",
+    "./dot",
+    "a%2Fb",
+    "ü/é",
+    "sp ace+plus=eq&amp",
+]
+
+
+def awkward_keys(s3):
+    s3.create_bucket(Bucket="keys")
+    for index, key in enumerate(AWKWARD_KEYS):
+        s3.put_object(Bucket="keys", Key=key, Body=f"body {index}".encode())
+    for index, key in enumerate(AWKWARD_KEYS):
+        assert s3.get_object(Bucket="keys", Key=key)["Body"].read() == f"body {index}".encode(), key
+    expected = sorted(AWKWARD_KEYS, key=lambda key: key.encode())
+
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket="keys")["Contents"]]
+    assert listed == expected, listed
+    for page_size in (1, 2, 5):
+        v2 = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="keys", PaginationConfig={"PageSize": page_size}) for o in page.get("Contents", [])]
+        assert v2 == expected, (page_size, v2)
+        v1 = [o["Key"] for page in s3.get_paginator("list_objects").paginate(Bucket="keys", PaginationConfig={"PageSize": page_size}) for o in page.get("Contents", [])]
+        assert v1 == expected, (page_size, v1)
+    after = [o["Key"] for o in s3.list_objects_v2(Bucket="keys", StartAfter="a/b")["Contents"]]
+    assert after == [key for key in expected if key.encode() > b"a/b"], after
+
+    top = s3.list_objects_v2(Bucket="keys", Delimiter="/")
+    assert [o["Key"] for o in top["Contents"]] == ["..", "a", "a%2Fb", "k" * 1024, "sp ace+plus=eq&amp"], top["Contents"]
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["./", "a/", "s" * 255 + "/", "trailing/", "x/", "ü/"]
+    nested = s3.list_objects_v2(Bucket="keys", Prefix="a/", Delimiter="/")
+    assert [o["Key"] for o in nested["Contents"]] == ["a/b"]
+    assert [p["Prefix"] for p in nested["CommonPrefixes"]] == ["a/../", "a/b/"]
+    grouped = [
+        (tuple(o["Key"] for o in page.get("Contents", [])), tuple(p["Prefix"] for p in page.get("CommonPrefixes", [])))
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="keys", Delimiter="/", PaginationConfig={"PageSize": 2})
+    ]
+    flat = [name for keys, prefixes in grouped for name in keys + prefixes]
+    assert sorted(flat) == sorted(["..", "a", "a%2Fb", "k" * 1024, "sp ace+plus=eq&amp", "./", "a/", "s" * 255 + "/", "trailing/", "x/", "ü/"]), grouped
+    assert s3.list_objects_v2(Bucket="keys", Prefix="x//")["Contents"][0]["Key"] == "x//y"
+
+    # With EncodingType given explicitly, botocore leaves the answer as S3 wrote it.
+    raw = s3.list_objects_v2(Bucket="keys", Prefix="ü/", EncodingType="url", StartAfter="ü/")
+    assert [o["Key"] for o in raw["Contents"]] == ["%C3%BC/%C3%A9"], raw["Contents"]
+    assert (raw["Prefix"], raw["StartAfter"]) == ("%C3%BC/", "%C3%BC/")
+    raw_v1 = s3.list_objects(Bucket="keys", Prefix="a%", EncodingType="url")
+    assert [o["Key"] for o in raw_v1["Contents"]] == ["a%252Fb"] and raw_v1["Prefix"] == "a%25"
+    spaced = s3.list_objects_v2(Bucket="keys", Prefix="sp", EncodingType="url")["Contents"][0]["Key"]
+    assert spaced == "sp%20ace%2Bplus%3Deq%26amp", spaced
+
+    # Both `a` and `a/b` are objects: deleting one leaves the other.
+    s3.delete_object(Bucket="keys", Key="a")
+    assert s3.get_object(Bucket="keys", Key="a/b")["Body"].read() == f"body {AWKWARD_KEYS.index('a/b')}".encode()
+    assert error_of(lambda: s3.get_object(Bucket="keys", Key="a")) == (404, "NoSuchKey")
+    return {}
+
+
+def reads_and_copies(s3):
+    s3.create_bucket(Bucket="reads")
+    data = os.urandom(100_000)
+    s3.put_object(Bucket="reads", Key="r", Body=data, ContentType="text/x-r", Metadata={"m": "1"})
+    ranged = s3.get_object(Bucket="reads", Key="r", Range="bytes=10-19")
+    assert ranged["ResponseMetadata"]["HTTPStatusCode"] == 206 and ranged["Body"].read() == data[10:20]
+    assert ranged["ContentRange"] == f"bytes 10-19/{len(data)}"
+    assert s3.get_object(Bucket="reads", Key="r", Range="bytes=-5")["Body"].read() == data[-5:]
+    assert s3.get_object(Bucket="reads", Key="r", Range="bytes=99990-")["Body"].read() == data[99990:]
+    assert error_of(lambda: s3.get_object(Bucket="reads", Key="r", Range=f"bytes={len(data)}-"))[0] == 416
+    head = s3.head_object(Bucket="reads", Key="r")
+    assert (head["ContentLength"], head["ContentType"], head["Metadata"]) == (len(data), "text/x-r", {"m": "1"})
+
+    s3.create_bucket(Bucket="copies")
+    copied = s3.copy_object(Bucket="copies", Key="c/" + "k" * 1000, CopySource={"Bucket": "reads", "Key": "r"})
+    assert copied["CopyObjectResult"]["ETag"] == head["ETag"]
+    copy_head = s3.head_object(Bucket="copies", Key="c/" + "k" * 1000)
+    assert (copy_head["ContentType"], copy_head["Metadata"]) == ("text/x-r", {"m": "1"})
+    s3.put_object(Bucket="reads", Key="r", Body=b"overwritten")
+    assert s3.get_object(Bucket="copies", Key="c/" + "k" * 1000)["Body"].read() == data
+    s3.copy_object(
+        Bucket="reads", Key="r", CopySource={"Bucket": "reads", "Key": "r"},
+        MetadataDirective="REPLACE", ContentType="text/x-new",
+    )
+    assert s3.get_object(Bucket="reads", Key="r")["Body"].read() == b"overwritten"
+    assert s3.head_object(Bucket="reads", Key="r")["ContentType"] == "text/x-new"
+    assert error_of(lambda: s3.copy_object(Bucket="copies", Key="x", CopySource={"Bucket": "reads", "Key": "none"})) == (404, "NoSuchKey")
+    assert error_of(lambda: s3.put_object(Bucket="reads", Key="r", Body=b"x", IfNoneMatch="*")) == (412, "PreconditionFailed")
     return {}
 
 

@@ -38,26 +38,30 @@ fn run_scenario(scenario: &str) -> (serde_json::Value, tempfile::TempDir) {
     (facts, data_dir)
 }
 
-/// Names of the files directly under `dir` that start with `prefix`.
-fn files_starting_with(dir: &Path, prefix: &str) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .expect("read_dir")
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| name.starts_with(prefix))
-        .collect()
-}
-
 fn assert_uploads_left_nothing(facts: &serde_json::Value, data_dir: &Path) {
     let root = data_dir.join(OBJECTS_DIR);
     let upload_ids = facts["upload_ids"].as_array().expect("upload ids");
     assert!(!upload_ids.is_empty());
-    for id in upload_ids.iter().filter_map(|id| id.as_str()) {
-        let leftovers = files_starting_with(&root, &format!(".upload_id-{id}"));
-        assert!(leftovers.is_empty(), "part files left for {id}: {leftovers:?}");
-        assert!(files_starting_with(&root, &format!(".upload-{id}")).is_empty());
-    }
     let records = std::fs::read_dir(root.join(SIDECAR_DIR).join("uploads")).expect("uploads dir");
-    assert_eq!(records.count(), 0, "upload records left behind");
+    assert_eq!(records.count(), 0, "upload records or parts left behind");
+    assert_temp_dir_is_empty(data_dir);
+}
+
+fn assert_temp_dir_is_empty(data_dir: &Path) {
+    let temp = data_dir.join(OBJECTS_DIR).join(SIDECAR_DIR).join("tmp");
+    assert_eq!(
+        std::fs::read_dir(temp).expect("tmp dir").count(),
+        0,
+        "temp files left behind"
+    );
+}
+
+/// Every data file of a bucket is named by exactly one object record (none leaked).
+fn assert_no_orphan_data(data_dir: &Path, bucket: &str) {
+    let bucket_dir = data_dir.join(OBJECTS_DIR).join(bucket);
+    let records = std::fs::read_dir(bucket_dir.join(".objects")).expect("records").count();
+    let data = std::fs::read_dir(bucket_dir.join(".data")).expect("data").count();
+    assert_eq!(records, data, "data files without a record in {bucket}");
 }
 
 #[test]
@@ -69,18 +73,47 @@ fn tags_round_trip_and_follow_the_object() {
 fn uploads_are_listed_until_they_end_and_leave_no_parts() {
     let (facts, data_dir) = run_scenario("uploads");
     assert_uploads_left_nothing(&facts, data_dir.path());
+    assert_no_orphan_data(data_dir.path(), "mpu");
 }
 
 #[test]
 fn refused_completions_keep_the_upload_and_gaps_are_allowed() {
     let (facts, data_dir) = run_scenario("completion_checks");
     assert_uploads_left_nothing(&facts, data_dir.path());
+    assert_no_orphan_data(data_dir.path(), "checks");
 }
 
 #[test]
 fn sidecar_state_is_invisible_and_unreachable() {
     let (_, data_dir) = run_scenario("hidden_state");
     let sidecar = data_dir.path().join(OBJECTS_DIR).join(SIDECAR_DIR);
-    assert!(sidecar.join("objects").is_dir());
+    assert!(!sidecar.join("x").exists());
     assert!(!data_dir.path().join(OBJECTS_DIR).join("visible").exists());
+}
+
+#[test]
+fn object_operations_on_a_missing_bucket_are_no_such_bucket() {
+    let (_, data_dir) = run_scenario("missing_bucket");
+    for bucket in ["absent", "doomed"] {
+        assert!(
+            !data_dir.path().join(OBJECTS_DIR).join(bucket).exists(),
+            "{bucket} was created"
+        );
+    }
+}
+
+#[test]
+fn every_key_s3_accepts_is_stored_listed_and_encoded() {
+    let (_, data_dir) = run_scenario("awkward_keys");
+    assert_no_orphan_data(data_dir.path(), "keys");
+    assert_temp_dir_is_empty(data_dir.path());
+}
+
+#[test]
+fn ranges_copies_and_overwrites_keep_data_and_metadata_together() {
+    let (_, data_dir) = run_scenario("reads_and_copies");
+    for bucket in ["reads", "copies"] {
+        assert_no_orphan_data(data_dir.path(), bucket);
+    }
+    assert_temp_dir_is_empty(data_dir.path());
 }

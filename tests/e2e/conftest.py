@@ -54,7 +54,7 @@ def s3kms_binary() -> Path:
 # Features an upstream store itself lacks, per target kind: test name -> reason. These
 # tests still run, as xfail(strict=True): once s3kms answers them itself, they pass,
 # pytest reports XPASS(strict) as a failure, and the line must go. Only a gap of the store
-# belongs here, never a proxy bug. (s3s-fs 0.14.1 is the embedded store: backends.md 1b.)
+# belongs here, never a proxy bug. (The embedded store, src/upstream/embedded, has none now.)
 UPSTREAM_GAPS: dict[str, dict[str, str]] = {
     "embedded": {},
 }

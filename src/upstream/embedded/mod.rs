@@ -1,26 +1,39 @@
 //! The embedded default store: an S3 server over a local directory, inside the s3kms process.
 //!
-//! With no `[upstream]` table, s3kms starts `s3s-fs` on a private loopback port with a
+//! With no `[upstream]` table, s3kms starts an s3s server on a private loopback port with a
 //! credential generated at start, and then talks to it through exactly the same [`Upstream`]
 //! client (signing, streaming, error mapping) as it would to MinIO or SeaweedFS. So the default
-//! set-up exercises the real upstream path, and a bucket written here is plain files under
-//! `<data_dir>/objects/<bucket>/<key>` (ciphertext, once objects are encrypted).
+//! set-up exercises the real upstream path.
 //!
-//! The server is [`EmbeddedStore`]: s3s-fs, plus what S3 clients expect and s3s-fs 0.14.1
-//! lacks (object tagging, ListMultipartUploads, uploads that end, part ETags, `partNumber`
-//! reads, GetObjectAttributes), kept in a hidden sidecar directory of the store root.
+//! The server is [`EmbeddedStore`], an `s3s::S3` implementation over `<data_dir>/objects/`:
+//! buckets are directories (managed by s3s-fs); each object is a record named by the SHA-256
+//! of its key plus a data file (`object_files.rs`), so every key S3 accepts is storable and an
+//! object's bytes and metadata change in one rename; multipart uploads live in a hidden sidecar
+//! directory (`sidecar.rs`).
 //!
-//! Files: `store.rs` (the operation table); `objects.rs`, `parts.rs` and `multipart.rs` (the
-//! operations that need more than s3s-fs); `sidecar.rs` (the records on disk); `tags.rs` and
-//! `upload_listing.rs` (pure tag parsing and upload paging).
+//! Files: `store.rs` (the operation table); `objects.rs`, `copy.rs`, `tagging.rs`,
+//! `listing.rs`, `parts.rs`, `multipart.rs`, `completion.rs` (the operations);
+//! `object_files.rs`, `sidecar.rs`, `records.rs` (what is on disk); `meta.rs`, `tags.rs`,
+//! `list_page.rs`, `upload_listing.rs` (pure types and paging); `streams.rs`, `checksums.rs`
+//! (bytes in and out).
 //!
 //! [`Upstream`]: super::Upstream
 
+mod checksums;
+mod completion;
+mod copy;
+mod list_page;
+mod listing;
+mod meta;
 mod multipart;
+mod object_files;
 mod objects;
 mod parts;
+mod records;
 mod sidecar;
 mod store;
+mod streams;
+mod tagging;
 mod tags;
 mod upload_listing;
 
@@ -76,7 +89,7 @@ pub async fn start(data_dir: &Path, region: &str) -> std::io::Result<RunningStor
             let Ok((socket, _)) = listener.accept().await else {
                 continue;
             };
-            // Small GETs otherwise wait for delayed ACKs (s3s-fs writes in 4 KiB pieces).
+            // Small GETs otherwise wait for delayed ACKs.
             let _ = socket.set_nodelay(true);
             let connection = server
                 .serve_connection(TokioIo::new(socket), PartialHeads(service.clone()))

@@ -1,27 +1,24 @@
-//! Multipart uploads in the embedded store: s3s-fs writes and assembles the parts; the sidecar's
-//! [`UploadRecord`] and [`PartRecord`]s make the upload's life cycle S3's.
+//! Multipart uploads in the embedded store, up to completion (which is `completion.rs`): the
+//! sidecar's [`UploadRecord`] and [`PartRecord`]s are the upload's whole state.
 //!
 //! Owns: an upload exists from CreateMultipartUpload until Complete or Abort, for its own bucket
-//! and key only; every other use of its id is `NoSuchUpload` (s3s-fs answers ListParts for any
-//! id and `AccessDenied` for a finished one). ListMultipartUploads lists the records. ListParts
-//! gets the part ETags and pagination. CompleteMultipartUpload checks the requested parts
-//! (existence, ETags, order, 5 MiB minimum) *before* s3s-fs, which otherwise forgets the upload
-//! and keeps its parts when it refuses, and which accepts only part numbers 1..N (gaps are
-//! renumbered here). Complete and Abort delete every part file of the upload.
-//!
-//! Order of writes: a part is recorded after s3s-fs stored it; an ending upload loses its
-//! record first, then its part files, so a crash in between leaves only unreferenced files.
+//! and key only; every other use of its id is `NoSuchUpload`. Each part is streamed to a temp
+//! file (its MD5 is its ETag), moved into the upload's directory, then recorded; a re-uploaded
+//! part number replaces the earlier part. ListParts and ListMultipartUploads read the records.
+//! Every operation on an upload answers `NoSuchBucket` first if the bucket is gone.
 
 use s3s::dto::*;
-use s3s::{S3, S3Error, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::meta::{ContentHeaders, format_expires, now_unix_ms, user_metadata};
 use super::objects::header_tags;
-use super::sidecar::{ObjectRecord, PartRecord, UploadId, UploadRecord, now_unix_ms};
-use super::store::{EmbeddedStore, check_key};
+use super::records::{TempFile, random_hex, remove_file};
+use super::sidecar::{PartRecord, UploadId, UploadRecord};
+use super::store::EmbeddedStore;
+use super::streams::{Written, append_file, etag_of, write_body};
 use super::upload_listing::UploadQuery;
 
-/// Every part but the last must be at least this big.
-const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Highest part number S3 accepts.
 const MAX_PART_NUMBER: i32 = 10_000;
 /// Most uploads or parts in one listing.
@@ -31,136 +28,140 @@ pub async fn create(
     store: &EmbeddedStore,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-    let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-    check_key(&key)?;
-    let tags = header_tags(req.input.tagging.as_deref())?;
-    if !store.bucket_exists(&bucket).await {
-        return Err(s3_error!(NoSuchBucket));
-    }
-    let response = store.fs.create_multipart_upload(req).await?;
-    let id = response
-        .output
-        .upload_id
-        .as_deref()
-        .and_then(UploadId::parse)
-        .ok_or_else(|| S3Error::internal_error(std::io::Error::other("s3s-fs returned no upload id")))?;
+    let input = req.input;
+    let tags = header_tags(input.tagging.as_deref())?;
+    store.require_bucket(&input.bucket).await?;
+    let id = UploadId::new();
     let record = UploadRecord {
-        bucket,
-        key,
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
         initiated_unix_ms: now_unix_ms(),
         tags,
+        headers: ContentHeaders {
+            content_type: input.content_type,
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: format_expires(input.expires.as_ref()),
+            website_redirect_location: input.website_redirect_location,
+        },
+        user_metadata: user_metadata(input.metadata),
     };
     store.sidecar.create_upload(&id, &record).await?;
-    Ok(response)
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(id.as_str().to_owned()),
+        ..Default::default()
+    }))
 }
 
 pub async fn upload_part(
     store: &EmbeddedStore,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
-    let input = &req.input;
+    let input = req.input;
     let id = open_upload(store, &input.bucket, &input.key, &input.upload_id).await?.0;
     let number = check_part_number(input.part_number)?;
-    let response = store.fs.upload_part(req).await?;
-    record_part(store, &id, number, response.output.e_tag.as_ref()).await?;
-    Ok(response)
+    let mut temp = store.objects.temp_file().await?;
+    let written = write_body(input.body, &mut temp.file, &mut Default::default()).await?;
+    if let Some(content_md5) = &input.content_md5 {
+        use base64::Engine;
+        let expected = base64::engine::general_purpose::STANDARD.decode(content_md5);
+        if expected.ok().as_deref() != Some(&written.md5[..]) {
+            return Err(s3_error!(
+                BadDigest,
+                "The Content-MD5 you specified did not match what we received."
+            ));
+        }
+    }
+    let etag = record_part(store, &id, number, temp, &written).await?;
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(ETag::Strong(etag)),
+        ..Default::default()
+    }))
 }
 
 pub async fn upload_part_copy(
     store: &EmbeddedStore,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-    let input = &req.input;
+    let input = req.input;
     let id = open_upload(store, &input.bucket, &input.key, &input.upload_id).await?.0;
     let number = check_part_number(input.part_number)?;
-    if let CopySource::Bucket { key, .. } = &input.copy_source {
-        check_key(key)?;
-    }
-    let response = store.fs.upload_part_copy(req).await?;
-    let etag = response
-        .output
-        .copy_part_result
-        .as_ref()
-        .and_then(|result| result.e_tag.as_ref());
-    record_part(store, &id, number, etag).await?;
-    Ok(response)
+    let CopySource::Bucket { bucket, key, .. } = &input.copy_source else {
+        return Err(s3_error!(NotImplemented, "only bucket copy sources are supported"));
+    };
+    let Some((source, mut file)) = store.objects.open(bucket, key).await? else {
+        return Err(store.missing_object(bucket).await);
+    };
+    let (start, length) = copy_range(input.copy_source_range.as_deref(), source.size)?;
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(S3Error::internal_error)?;
+    let mut temp = store.objects.temp_file().await?;
+    let written = append_file(&mut file.take(length), &mut temp.file).await?;
+    let etag = record_part(store, &id, number, temp, &written).await?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(ETag::Strong(etag)),
+            last_modified: Some(Timestamp::from(std::time::SystemTime::now())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
 }
 
 pub async fn list_parts(
     store: &EmbeddedStore,
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
-    let input = req.input.clone();
+    let input = req.input;
     let id = open_upload(store, &input.bucket, &input.key, &input.upload_id).await?.0;
-    let mut response = store.fs.list_parts(req).await?;
-    let mut parts = response.output.parts.take().unwrap_or_default();
-    parts.sort_by_key(|part| part.part_number);
     let after = input.part_number_marker.unwrap_or(0);
-    parts.retain(|part| part.part_number.is_some_and(|number| number > after));
     let max_parts = input.max_parts.unwrap_or(MAX_LISTED).clamp(0, MAX_LISTED);
     let limit = usize::try_from(max_parts).unwrap_or(0);
+    let mut parts: Vec<Part> = store
+        .sidecar
+        .parts(&id)
+        .await?
+        .into_iter()
+        .filter(|(number, _)| *number > after)
+        .map(|(number, record)| Part {
+            part_number: Some(number),
+            e_tag: Some(ETag::Strong(record.etag)),
+            size: Some(i64::try_from(record.size).unwrap_or(i64::MAX)),
+            last_modified: Some(Timestamp::from(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(record.last_modified_unix_ms),
+            )),
+            ..Default::default()
+        })
+        .collect();
     let is_truncated = parts.len() > limit;
     parts.truncate(limit);
-    for part in &mut parts {
-        if let Some(number) = part.part_number {
-            let record = store.sidecar.part(&id, number).await?;
-            part.e_tag = record.map(|record| ETag::Strong(record.etag));
-        }
-    }
-    let output = &mut response.output;
-    output.next_part_number_marker = parts.last().and_then(|part| part.part_number);
-    output.parts = Some(parts);
-    output.part_number_marker = input.part_number_marker;
-    output.max_parts = Some(max_parts);
-    output.is_truncated = Some(is_truncated);
-    output.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
-    Ok(response)
-}
-
-pub async fn complete(
-    store: &EmbeddedStore,
-    mut req: S3Request<CompleteMultipartUploadInput>,
-) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-    let (id, upload) = open_upload(store, &bucket, &key, &req.input.upload_id).await?;
-    let requested = req
-        .input
-        .multipart_upload
-        .as_mut()
-        .and_then(|upload| upload.parts.as_mut());
-    let Some(requested) = requested.filter(|parts| !parts.is_empty()) else {
-        return Err(s3_error!(InvalidPart, "You must specify at least one part"));
-    };
-    let part_sizes = check_requested_parts(store, &id, requested).await?;
-    let moves = renumber_parts(store, &id, requested).await?;
-    let response = match store.fs.complete_multipart_upload(req).await {
-        Ok(response) => response,
-        Err(error) => {
-            // s3s-fs refused after our checks (a precondition, say): the upload stays usable.
-            undo_renumbering(store, &id, &moves).await;
-            return Err(error);
-        }
-    };
-    store.sidecar.remove_upload(&id).await?;
-    remove_part_files(store, &id).await?;
-    let record = ObjectRecord {
-        tags: upload.tags,
-        part_sizes,
-    };
-    store.sidecar.set_object(&bucket, &key, &record).await?;
-    Ok(response)
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: parts.last().and_then(|part| part.part_number),
+        max_parts: Some(max_parts),
+        is_truncated: Some(is_truncated),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        parts: Some(parts),
+        ..Default::default()
+    }))
 }
 
 pub async fn abort(
     store: &EmbeddedStore,
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-    let input = &req.input;
+    let input = req.input;
     let id = open_upload(store, &input.bucket, &input.key, &input.upload_id).await?.0;
-    let response = store.fs.abort_multipart_upload(req).await?;
     store.sidecar.remove_upload(&id).await?;
-    remove_part_files(store, &id).await?;
-    Ok(response)
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
 
 pub async fn list_uploads(
@@ -168,9 +169,7 @@ pub async fn list_uploads(
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let input = req.input;
-    if !store.bucket_exists(&input.bucket).await {
-        return Err(s3_error!(NoSuchBucket));
-    }
+    store.require_bucket(&input.bucket).await?;
     let mut uploads = store.sidecar.uploads().await?;
     uploads.retain(|(_, upload)| upload.bucket == input.bucket);
     let max_uploads = input.max_uploads.unwrap_or(MAX_LISTED).clamp(0, MAX_LISTED);
@@ -204,8 +203,15 @@ pub async fn list_uploads(
     Ok(S3Response::new(output))
 }
 
-/// The upload `id` names, if it is in progress for this bucket and key; else `NoSuchUpload`.
-async fn open_upload(store: &EmbeddedStore, bucket: &str, key: &str, id: &str) -> S3Result<(UploadId, UploadRecord)> {
+/// The upload `id` names, if it is in progress for this bucket and key; `NoSuchBucket` if the
+/// bucket is gone, else `NoSuchUpload`.
+pub async fn open_upload(
+    store: &EmbeddedStore,
+    bucket: &str,
+    key: &str,
+    id: &str,
+) -> S3Result<(UploadId, UploadRecord)> {
+    store.require_bucket(bucket).await?;
     let id = UploadId::parse(id).ok_or_else(|| s3_error!(NoSuchUpload))?;
     match store.sidecar.upload(&id).await? {
         Some(upload) if upload.bucket == bucket && upload.key == key => Ok((id, upload)),
@@ -223,99 +229,54 @@ fn check_part_number(number: i32) -> S3Result<i32> {
     Ok(number)
 }
 
-/// Records the ETag s3s-fs answered and the size of the part file it wrote.
-async fn record_part(store: &EmbeddedStore, id: &UploadId, number: i32, etag: Option<&ETag>) -> S3Result<()> {
-    let missing = || S3Error::internal_error(std::io::Error::other("s3s-fs answered a part without an ETag"));
-    let etag = etag.ok_or_else(missing)?.value().to_owned();
-    let size = tokio::fs::metadata(store.part_file(id, number))
-        .await
-        .map_err(S3Error::internal_error)?
-        .len();
-    store.sidecar.set_part(id, number, &PartRecord { etag, size }).await?;
-    Ok(())
-}
-
-/// Checks the parts a Complete request names, as S3 does; returns their sizes, in order.
-async fn check_requested_parts(
+/// Moves a written part into the upload's directory and records it (replacing, and then
+/// deleting, an earlier part of the same number); returns its ETag value.
+async fn record_part(
     store: &EmbeddedStore,
     id: &UploadId,
-    requested: &[CompletedPart],
-) -> S3Result<Vec<u64>> {
-    let mut sizes = Vec::with_capacity(requested.len());
-    let mut previous = 0;
-    for part in requested {
-        let number = part
-            .part_number
-            .ok_or_else(|| s3_error!(InvalidPart, "a part has no part number"))?;
-        if number <= previous {
-            return Err(s3_error!(InvalidPartOrder));
-        }
-        previous = number;
-        let invalid = || s3_error!(InvalidPart, "part {number} was not uploaded or its ETag does not match");
-        let record = store.sidecar.part(id, number).await?.ok_or_else(invalid)?;
-        if part.e_tag.as_ref().is_some_and(|etag| etag.value() != record.etag) {
-            return Err(invalid());
-        }
-        let size = tokio::fs::metadata(store.part_file(id, number))
-            .await
-            .map_err(|_| invalid())?
-            .len();
-        sizes.push(size);
+    number: i32,
+    temp: TempFile,
+    written: &Written,
+) -> S3Result<String> {
+    let dir = store.sidecar.upload_dir(id);
+    let data = format!("{}.part", random_hex(16));
+    temp.place(&dir.join(&data)).await?;
+    let earlier = store.sidecar.part(id, number).await?;
+    let record = PartRecord {
+        etag: etag_of(&written.md5),
+        size: written.size,
+        data,
+        last_modified_unix_ms: now_unix_ms(),
+    };
+    store.sidecar.set_part(id, number, &record).await?;
+    if let Some(earlier) = earlier {
+        remove_file(&dir.join(earlier.data)).await?;
     }
-    if sizes[..sizes.len() - 1].iter().any(|size| *size < MIN_PART_SIZE) {
-        return Err(s3_error!(EntityTooSmall));
-    }
-    Ok(sizes)
+    Ok(record.etag)
 }
 
-/// s3s-fs assembles only parts numbered 1..N: moves part files (already checked, strictly
-/// ascending) down into that range and renumbers the request to match; returns the moves made.
-async fn renumber_parts(
-    store: &EmbeddedStore,
-    id: &UploadId,
-    requested: &mut [CompletedPart],
-) -> S3Result<Vec<(i32, i32)>> {
-    let mut moves = Vec::new();
-    for (part, target) in requested.iter_mut().zip(1..) {
-        let Some(number) = part.part_number.filter(|number| *number != target) else {
-            continue;
-        };
-        let (from, to) = (store.part_file(id, number), store.part_file(id, target));
-        if let Err(error) = tokio::fs::rename(from, to).await {
-            undo_renumbering(store, id, &moves).await;
-            return Err(S3Error::internal_error(error));
-        }
-        moves.push((number, target));
-        part.part_number = Some(target);
+/// `x-amz-copy-source-range: bytes=first-last` (inclusive, within the source); returns the
+/// start and the length.
+fn copy_range(header: Option<&str>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(header) = header else {
+        return Ok((0, size));
+    };
+    let invalid = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last"
+        )
+    };
+    let (first, last) = header
+        .strip_prefix("bytes=")
+        .and_then(|range| range.split_once('-'))
+        .ok_or_else(invalid)?;
+    let first: u64 = first.parse().map_err(|_| invalid())?;
+    let last: u64 = last.parse().map_err(|_| invalid())?;
+    if first > last || last >= size {
+        return Err(s3_error!(InvalidRange));
     }
-    Ok(moves)
-}
-
-/// Puts renumbered part files back where their part records say they are (best effort).
-async fn undo_renumbering(store: &EmbeddedStore, id: &UploadId, moves: &[(i32, i32)]) {
-    for (number, target) in moves.iter().rev() {
-        let _ = tokio::fs::rename(store.part_file(id, *target), store.part_file(id, *number)).await;
-    }
-}
-
-/// Deletes every part file s3s-fs wrote for the upload (s3s-fs's Complete leaves those the
-/// request did not name).
-async fn remove_part_files(store: &EmbeddedStore, id: &UploadId) -> S3Result<()> {
-    let prefix = format!(".upload_id-{}.part-", id.as_str());
-    let mut entries = tokio::fs::read_dir(store.root())
-        .await
-        .map_err(S3Error::internal_error)?;
-    while let Some(entry) = entries.next_entry().await.map_err(S3Error::internal_error)? {
-        if entry.file_name().to_str().is_some_and(|name| name.starts_with(&prefix)) {
-            match tokio::fs::remove_file(entry.path()).await {
-                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(S3Error::internal_error(error));
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(())
+    Ok((first, last - first + 1))
 }
 
 fn listed_upload((id, upload): (UploadId, UploadRecord)) -> MultipartUpload {
@@ -326,5 +287,19 @@ fn listed_upload((id, upload): (UploadId, UploadRecord)) -> MultipartUpload {
         initiated: Some(Timestamp::from(initiated)),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_ranges_are_inclusive_and_inside_the_source() {
+        assert_eq!(copy_range(None, 10).expect("all"), (0, 10));
+        assert_eq!(copy_range(Some("bytes=2-5"), 10).expect("range"), (2, 4));
+        assert!(copy_range(Some("bytes=5-10"), 10).is_err());
+        assert!(copy_range(Some("bytes=5-"), 10).is_err());
+        assert!(copy_range(Some("2-5"), 10).is_err());
     }
 }

@@ -1,11 +1,11 @@
 //! Where an object's parts are: `?partNumber=N` reads and GetObjectAttributes, from the part
-//! sizes recorded at CompleteMultipartUpload (s3s-fs keeps only the assembled file).
+//! sizes recorded in the object's record at CompleteMultipartUpload.
 //!
 //! Invariant: a recorded layout is trusted only if its sizes add up to the file's size;
 //! otherwise (or with no layout) the object is one part, as an object from PutObject is.
 
 use s3s::dto::*;
-use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::store::EmbeddedStore;
 
@@ -13,17 +13,10 @@ pub async fn get_object_attributes(
     store: &EmbeddedStore,
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-    let input = req.input.clone();
-    let size = store.object_size(&input.bucket, &input.key).await?;
-    let head = store
-        .fs
-        .head_object(req.map_input(|input| HeadObjectInput {
-            bucket: input.bucket,
-            key: input.key,
-            ..Default::default()
-        }))
-        .await?
-        .output;
+    let input = req.input;
+    let Some(meta) = store.objects.meta(&input.bucket, &input.key).await? else {
+        return Err(store.missing_object(&input.bucket).await);
+    };
     // s3s 0.14.1 does not split a comma-separated `x-amz-object-attributes` (what boto3 sends).
     let wanted = |name: &str| {
         let mut requested = input
@@ -32,27 +25,16 @@ pub async fn get_object_attributes(
             .flat_map(|attribute| attribute.as_str().split(','));
         requested.any(|attribute| attribute.trim() == name)
     };
-    let record = store
-        .sidecar
-        .object(&input.bucket, &input.key)
-        .await?
-        .unwrap_or_default();
+    let checksum = meta.checksums.to_dto();
     let output = GetObjectAttributesOutput {
-        e_tag: head.e_tag.filter(|_| wanted(ObjectAttributes::ETAG)),
-        last_modified: head.last_modified,
-        object_size: wanted(ObjectAttributes::OBJECT_SIZE).then(|| i64::try_from(size).unwrap_or(i64::MAX)),
+        e_tag: wanted(ObjectAttributes::ETAG).then(|| meta.e_tag()),
+        last_modified: Some(meta.last_modified()),
+        object_size: wanted(ObjectAttributes::OBJECT_SIZE).then(|| meta.content_length()),
         storage_class: wanted(ObjectAttributes::STORAGE_CLASS)
             .then(|| StorageClass::from_static(StorageClass::STANDARD)),
-        checksum: wanted(ObjectAttributes::CHECKSUM).then_some(Checksum {
-            checksum_crc32: head.checksum_crc32,
-            checksum_crc32c: head.checksum_crc32c,
-            checksum_crc64nvme: head.checksum_crc64nvme,
-            checksum_sha1: head.checksum_sha1,
-            checksum_sha256: head.checksum_sha256,
-            checksum_type: head.checksum_type,
-        }),
+        checksum: wanted(ObjectAttributes::CHECKSUM).then_some(checksum),
         object_parts: wanted(ObjectAttributes::OBJECT_PARTS)
-            .then(|| object_parts(&record.part_sizes, size, input.part_number_marker, input.max_parts))
+            .then(|| object_parts(&meta.part_sizes, meta.size, input.part_number_marker, input.max_parts))
             .flatten(),
         ..Default::default()
     };
@@ -129,23 +111,6 @@ impl PartSlice {
             parts_count: multipart.then(|| i32::try_from(layout.len()).unwrap_or(i32::MAX)),
         })
     }
-
-    /// The byte range to read; `None` for an empty part (the whole, empty, object).
-    pub fn range(&self) -> Option<Range> {
-        (self.length > 0).then(|| Range::Int {
-            first: self.start,
-            last: Some(self.start + self.length - 1),
-        })
-    }
-
-    pub fn content_range(&self) -> String {
-        format!(
-            "bytes {}-{}/{}",
-            self.start,
-            self.start + self.length - 1,
-            self.object_size
-        )
-    }
 }
 
 #[cfg(test)]
@@ -165,7 +130,6 @@ mod tests {
                 parts_count: Some(3)
             }
         );
-        assert_eq!(third.content_range(), "bytes 10-11/12");
         let error = PartSlice::select(&layout, 12, 4).expect_err("too far");
         assert_eq!(error.status_code(), Some(http::StatusCode::RANGE_NOT_SATISFIABLE));
         assert!(PartSlice::select(&layout, 12, 0).is_err());
@@ -185,7 +149,7 @@ mod tests {
         );
         assert_eq!(PartSlice::select(&[5, 5], 7, 1).expect("stale layout").length, 7);
         assert!(PartSlice::select(&[], 7, 2).is_err());
-        assert_eq!(PartSlice::select(&[], 0, 1).expect("empty").range(), None);
+        assert_eq!(PartSlice::select(&[], 0, 1).expect("empty").length, 0);
     }
 
     #[test]

@@ -1,55 +1,38 @@
-//! The embedded store's own records, kept beside s3s-fs's files under `<root>/.s3kms-embedded/`.
+//! The embedded store's own records of multipart uploads, under `<root>/.s3kms-embedded/`.
 //!
-//! Owns the layout and format (version 1, JSON, one small file per record):
+//! Owns the layout (records are version 1 JSON, see `records.rs`):
 //!
 //! ```text
 //! .s3kms-embedded/
-//!   objects/<sha256(bucket)>/<sha256(key)>.json   ObjectRecord: tags, multipart part sizes
-//!   uploads/<upload id>/upload.json               UploadRecord: bucket, key, initiated, tags
-//!   uploads/<upload id>/part-<n>.json             PartRecord: ETag and size of part n
-//!   tmp/                                          temp files, emptied at start
+//!   uploads/<upload id>/upload.json         UploadRecord: bucket, key, initiated, headers, tags
+//!   uploads/<upload id>/part-<n>.json       PartRecord: ETag, size and data file of part n
+//!   uploads/<upload id>/<random hex>.part   the bytes of one uploaded part
+//!   tmp/                                    temp files of the whole store, emptied at start
 //! ```
 //!
-//! Invariants: every write is atomic (temp file in `tmp/`, fsync, rename), so a reader sees a
-//! whole old record or a whole new one. An upload exists exactly while its `upload.json` exists
-//! (it is removed first when the upload ends). An object with neither tags nor parts has no
-//! record. The directory name starts with a dot, which no valid bucket name does, so s3s-fs
-//! never lists it as a bucket and no client can create a bucket over it; object keys cannot
-//! reach it because the store refuses keys with `.`/`..` segments.
+//! Invariants: every write is atomic (temp file in `tmp/`, fsync, rename). An upload exists
+//! exactly while its `upload.json` exists (it is removed first when the upload ends, then the
+//! whole directory). A part record names its data file, so re-uploading a part number replaces
+//! size, ETag and bytes together. The directory name starts with a dot, which no valid bucket
+//! name does, so it is never listed as a bucket and no client can create a bucket over it.
 //!
-//! Does not: decide S3 semantics (when to write or drop a record is the store's business), or
-//! lock: two concurrent writers of one object race, and the last record written wins.
+//! Does not: decide S3 semantics (when to write or drop a record is the store's business).
 
+use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
-use rand::RngCore;
-use s3s::S3Error;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::fs;
-use tokio::io::AsyncWriteExt;
 
+use super::meta::ContentHeaders;
+use super::records::{
+    RecordError, create_dir, io_error, random_hex, read_record, remove_dir, remove_file, write_record,
+};
 use super::tags::ObjectTags;
 
 /// The hidden directory under the store root.
 pub const SIDECAR_DIR: &str = ".s3kms-embedded";
-
-/// The record format this code writes and reads.
-const FORMAT_VERSION: u32 = 1;
-
-/// What the store knows about an object beyond s3s-fs's own metadata.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ObjectRecord {
-    /// The object's tags.
-    #[serde(default)]
-    pub tags: ObjectTags,
-    /// Sizes of the parts it was assembled from, in order; empty for a single-part object.
-    #[serde(default)]
-    pub part_sizes: Vec<u64>,
-}
 
 /// A multipart upload in progress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +46,12 @@ pub struct UploadRecord {
     /// Tags the completed object gets (from `x-amz-tagging` at creation).
     #[serde(default)]
     pub tags: ObjectTags,
+    /// Headers the completed object gets.
+    #[serde(default)]
+    pub headers: ContentHeaders,
+    /// User metadata the completed object gets.
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
 }
 
 /// One uploaded part, as UploadPart or UploadPartCopy answered it.
@@ -72,14 +61,31 @@ pub struct PartRecord {
     pub etag: String,
     /// The part's size in bytes.
     pub size: u64,
+    /// The file in the upload's directory that holds the part's bytes.
+    pub data: String,
+    /// When the part was uploaded, in milliseconds since the Unix epoch.
+    pub last_modified_unix_ms: u64,
 }
 
-/// An s3s-fs upload id: a UUID, which is safe to use as a file name.
+/// An upload id: a random UUID, which is safe to use as a file name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UploadId(String);
 
 impl UploadId {
-    /// Accepts only the 36-character hyphenated hex form s3s-fs hands out.
+    /// A fresh random id.
+    pub fn new() -> UploadId {
+        let hex = random_hex(16);
+        UploadId(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        ))
+    }
+
+    /// Accepts only the 36-character hyphenated hex form [`UploadId::new`] hands out.
     pub fn parse(value: &str) -> Option<UploadId> {
         let well_formed = value.len() == 36 && value.bytes().all(|byte| byte.is_ascii_hexdigit() || byte == b'-');
         well_formed.then(|| UploadId(value.to_owned()))
@@ -89,41 +95,6 @@ impl UploadId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Why a sidecar record could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum SidecarError {
-    /// The file system refused.
-    #[error("embedded store record {path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
-    },
-    /// The file is not a record of a known version.
-    #[error("embedded store record {path} is unreadable: {reason}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-impl From<SidecarError> for S3Error {
-    fn from(error: SidecarError) -> S3Error {
-        S3Error::internal_error(error)
-    }
-}
-
-/// The versioned envelope every record file holds.
-#[derive(Serialize, Deserialize)]
-struct Envelope<T> {
-    version: u32,
-    #[serde(flatten)]
-    record: T,
 }
 
 /// Handle on the sidecar directory.
@@ -140,51 +111,26 @@ impl Sidecar {
             Err(error) if error.kind() != ErrorKind::NotFound => return Err(error),
             _ => {}
         }
-        for sub in ["objects", "uploads", "tmp"] {
+        for sub in ["uploads", "tmp"] {
             std::fs::create_dir_all(dir.join(sub))?;
         }
         Ok(Sidecar { dir })
     }
 
-    /// The record of an object, if it has one.
-    pub async fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, SidecarError> {
-        read_record(&self.object_path(bucket, key)).await
-    }
-
-    /// Replaces an object's record (removes it when it would be empty).
-    pub async fn set_object(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<(), SidecarError> {
-        if record.tags.is_empty() && record.part_sizes.is_empty() {
-            return self.remove_object(bucket, key).await;
-        }
-        let path = self.object_path(bucket, key);
-        create_dir(path.parent().unwrap_or(&self.dir)).await?;
-        self.write_record(&path, record).await
-    }
-
-    /// Forgets an object.
-    pub async fn remove_object(&self, bucket: &str, key: &str) -> Result<(), SidecarError> {
-        remove_file(&self.object_path(bucket, key)).await
-    }
-
-    /// Forgets every object of a bucket.
-    pub async fn remove_bucket(&self, bucket: &str) -> Result<(), SidecarError> {
-        remove_dir(&self.dir.join("objects").join(digest(bucket))).await
-    }
-
     /// Records a new upload.
-    pub async fn create_upload(&self, id: &UploadId, record: &UploadRecord) -> Result<(), SidecarError> {
+    pub async fn create_upload(&self, id: &UploadId, record: &UploadRecord) -> Result<(), RecordError> {
         let dir = self.upload_dir(id);
         create_dir(&dir).await?;
-        self.write_record(&dir.join("upload.json"), record).await
+        write_record(&self.temp_dir(), &dir.join("upload.json"), record).await
     }
 
     /// The record of an upload in progress.
-    pub async fn upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, SidecarError> {
+    pub async fn upload(&self, id: &UploadId) -> Result<Option<UploadRecord>, RecordError> {
         read_record(&self.upload_dir(id).join("upload.json")).await
     }
 
     /// Every upload in progress, in no particular order.
-    pub async fn uploads(&self) -> Result<Vec<(UploadId, UploadRecord)>, SidecarError> {
+    pub async fn uploads(&self) -> Result<Vec<(UploadId, UploadRecord)>, RecordError> {
         let uploads_dir = self.dir.join("uploads");
         let mut entries = fs::read_dir(&uploads_dir).await.map_err(io_error(&uploads_dir))?;
         let mut uploads = Vec::new();
@@ -200,119 +146,55 @@ impl Sidecar {
     }
 
     /// Records an uploaded part (replacing an earlier upload of the same number).
-    pub async fn set_part(&self, id: &UploadId, number: i32, record: &PartRecord) -> Result<(), SidecarError> {
-        self.write_record(&self.part_path(id, number), record).await
+    pub async fn set_part(&self, id: &UploadId, number: i32, record: &PartRecord) -> Result<(), RecordError> {
+        write_record(&self.temp_dir(), &self.part_path(id, number), record).await
     }
 
     /// The record of part `number`, if it was uploaded.
-    pub async fn part(&self, id: &UploadId, number: i32) -> Result<Option<PartRecord>, SidecarError> {
+    pub async fn part(&self, id: &UploadId, number: i32) -> Result<Option<PartRecord>, RecordError> {
         read_record(&self.part_path(id, number)).await
     }
 
+    /// Every recorded part of an upload, in part-number order.
+    pub async fn parts(&self, id: &UploadId) -> Result<Vec<(i32, PartRecord)>, RecordError> {
+        let dir = self.upload_dir(id);
+        let mut entries = fs::read_dir(&dir).await.map_err(io_error(&dir))?;
+        let mut parts = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io_error(&dir))? {
+            let name = entry.file_name();
+            let number = name
+                .to_str()
+                .and_then(|name| name.strip_prefix("part-")?.strip_suffix(".json")?.parse().ok());
+            if let Some(number) = number
+                && let Some(record) = self.part(id, number).await?
+            {
+                parts.push((number, record));
+            }
+        }
+        parts.sort_by_key(|(number, _)| *number);
+        Ok(parts)
+    }
+
     /// Ends an upload: its `upload.json` first (so it is gone at once), then its part records.
-    pub async fn remove_upload(&self, id: &UploadId) -> Result<(), SidecarError> {
+    pub async fn remove_upload(&self, id: &UploadId) -> Result<(), RecordError> {
         let dir = self.upload_dir(id);
         remove_file(&dir.join("upload.json")).await?;
         remove_dir(&dir).await
     }
 
-    fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
-        let file = format!("{}.json", digest(key));
-        self.dir.join("objects").join(digest(bucket)).join(file)
+    /// The directory every temp file of the store goes to.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
     }
 
-    fn upload_dir(&self, id: &UploadId) -> PathBuf {
+    /// Where the upload's part data files are.
+    pub fn upload_dir(&self, id: &UploadId) -> PathBuf {
         self.dir.join("uploads").join(id.as_str())
     }
 
     fn part_path(&self, id: &UploadId, number: i32) -> PathBuf {
         self.upload_dir(id).join(format!("part-{number}.json"))
     }
-
-    /// Writes `record` to `path` atomically: temp file, fsync, rename.
-    async fn write_record<T: Serialize>(&self, path: &Path, record: &T) -> Result<(), SidecarError> {
-        let envelope = Envelope {
-            version: FORMAT_VERSION,
-            record,
-        };
-        let bytes = serde_json::to_vec(&envelope).map_err(|error| SidecarError::Corrupt {
-            path: path.to_owned(),
-            reason: error.to_string(),
-        })?;
-        let temp = self.dir.join("tmp").join(format!("{}.tmp", random_hex()));
-        let written = async {
-            let mut file = fs::File::create(&temp).await?;
-            file.write_all(&bytes).await?;
-            file.sync_all().await?;
-            fs::rename(&temp, path).await
-        };
-        if let Err(error) = written.await {
-            let _ = fs::remove_file(&temp).await;
-            return Err(io_error(path)(error));
-        }
-        Ok(())
-    }
-}
-
-/// Reads a record; `None` if the file does not exist.
-async fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, SidecarError> {
-    let bytes = match fs::read(path).await {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(io_error(path)(error)),
-    };
-    let corrupt = |reason: String| SidecarError::Corrupt {
-        path: path.to_owned(),
-        reason,
-    };
-    let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
-    if envelope.version != FORMAT_VERSION {
-        return Err(corrupt(format!("format version {}", envelope.version)));
-    }
-    Ok(Some(envelope.record))
-}
-
-async fn create_dir(path: &Path) -> Result<(), SidecarError> {
-    fs::create_dir_all(path).await.map_err(io_error(path))
-}
-
-async fn remove_file(path: &Path) -> Result<(), SidecarError> {
-    match fs::remove_file(path).await {
-        Err(error) if error.kind() != ErrorKind::NotFound => Err(io_error(path)(error)),
-        _ => Ok(()),
-    }
-}
-
-async fn remove_dir(path: &Path) -> Result<(), SidecarError> {
-    match fs::remove_dir_all(path).await {
-        Err(error) if error.kind() != ErrorKind::NotFound => Err(io_error(path)(error)),
-        _ => Ok(()),
-    }
-}
-
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SidecarError + '_ {
-    move |source| SidecarError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// A fixed-length file name for an arbitrary bucket or key (keys may be 1,024 bytes).
-fn digest(name: &str) -> String {
-    hex::encode(Sha256::digest(name.as_bytes()))
-}
-
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -325,26 +207,14 @@ mod tests {
     async fn records_round_trip_and_vanish() {
         let root = tempfile::tempdir().expect("tempdir");
         let sidecar = Sidecar::open(root.path()).expect("open");
-        let tags = ObjectTags::from_header("a=1").expect("tags");
-        let record = ObjectRecord {
-            tags: tags.clone(),
-            part_sizes: vec![5, 1],
-        };
-        sidecar.set_object("b", "k", &record).await.expect("write");
-        let read = sidecar.object("b", "k").await.expect("read").expect("present");
-        assert_eq!((read.tags, read.part_sizes), (tags, vec![5, 1]));
-        sidecar
-            .set_object("b", "k", &ObjectRecord::default())
-            .await
-            .expect("clear");
-        assert!(sidecar.object("b", "k").await.expect("read").is_none());
-
         let id = UploadId::parse(ID).expect("uuid");
         let upload = UploadRecord {
             bucket: "b".into(),
             key: "k".into(),
             initiated_unix_ms: 1,
             tags: ObjectTags::default(),
+            headers: ContentHeaders::default(),
+            user_metadata: BTreeMap::new(),
         };
         sidecar.create_upload(&id, &upload).await.expect("create");
         sidecar
@@ -354,11 +224,15 @@ mod tests {
                 &PartRecord {
                     etag: "e".into(),
                     size: 3,
+                    data: "d.part".into(),
+                    last_modified_unix_ms: 1,
                 },
             )
             .await
             .expect("part");
         assert_eq!(sidecar.uploads().await.expect("list").len(), 1);
+        let parts = sidecar.parts(&id).await.expect("parts");
+        assert_eq!(parts.iter().map(|(number, _)| *number).collect::<Vec<_>>(), [1]);
         sidecar.remove_upload(&id).await.expect("remove");
         assert!(sidecar.upload(&id).await.expect("read").is_none());
         assert!(sidecar.uploads().await.expect("list").is_empty());
@@ -373,6 +247,7 @@ mod tests {
     #[test]
     fn upload_ids_are_safe_file_names() {
         assert!(UploadId::parse(ID).is_some());
+        assert!(UploadId::parse(UploadId::new().as_str()).is_some());
         assert!(UploadId::parse("../../../../../../../../../../../etc").is_none());
         assert!(UploadId::parse("0b4a3f4e-8f0c-4d7e-9a51-2f3c5e6d7a8/").is_none());
     }

@@ -99,6 +99,8 @@ mod tests {
             key: key.into(),
             initiated_unix_ms: 0,
             tags: Default::default(),
+            headers: Default::default(),
+            user_metadata: Default::default(),
         };
         (id, record)
     }
