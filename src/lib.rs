@@ -1,7 +1,7 @@
 //! s3kms: an S3-compatible encrypting proxy with an embedded, AWS-compatible KMS.
 //!
 //! The layers, bottom to top (nothing points up; see `DESIGN.md`):
-//! - L0 pure core: [`sigv4`], [`policy`], [`checksum`], [`crypto`];
+//! - L0 pure core: [`sigv4`], [`policy`], [`format`], [`checksum`], [`crypto`];
 //! - L1 domain: [`identity`], [`upstream`];
 //! - L2 inbound APIs: [`s3`];
 //! - L3 bootstrap: [`config`], [`server`], and the `s3kms` binary.
@@ -9,6 +9,7 @@
 pub mod checksum;
 pub mod config;
 pub mod crypto;
+pub mod format;
 pub mod identity;
 pub mod kms;
 pub mod kms_api;
