@@ -16,8 +16,16 @@ fn run_scenario(scenario: &str) -> (serde_json::Value, tempfile::TempDir) {
     let store = runtime
         .block_on(embedded::start(data_dir.path(), "us-east-1"))
         .expect("store starts");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/embedded_store.py");
-    let output = Command::new("python3")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/embedded_store.py");
+    // The project's pinned test venv (scripts/setup-test-env) when present, else the system's.
+    let venv_python = root.join(".venv/bin/python");
+    let python = if venv_python.exists() {
+        venv_python
+    } else {
+        "python3".into()
+    };
+    let output = Command::new(python)
         .arg(script)
         .arg(&store.upstream.endpoint)
         .arg(&store.upstream.access_key_id)
@@ -27,7 +35,7 @@ fn run_scenario(scenario: &str) -> (serde_json::Value, tempfile::TempDir) {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env_remove("AWS_CA_BUNDLE")
         .output()
-        .expect("python3 runs");
+        .expect("python with boto3 runs");
     assert!(
         output.status.success(),
         "scenario {scenario} failed:\n{}",
