@@ -18,3 +18,4 @@ pub mod s3;
 pub mod server;
 pub mod sigv4;
 pub mod upstream;
+pub mod xml;

@@ -17,6 +17,7 @@ use http_body_util::BodyExt;
 
 use super::store::{Expect, StoreError, Version};
 use crate::upstream::{Upstream, UpstreamBody, UpstreamRequest};
+use crate::xml::Document;
 
 /// The largest record read (a key with many grants and versions stays far below).
 const MAX_RECORD: usize = 16 * 1024 * 1024;
@@ -96,8 +97,8 @@ impl S3Store {
             if !status.is_success() {
                 return Err(failure(&full_prefix, status, &body));
             }
-            let text = String::from_utf8_lossy(&body);
-            for key in elements(&text, "Key") {
+            let listing = Document::parse(&body).map_err(|e| io(&full_prefix, e.to_string()))?;
+            for key in listing.all("Contents/Key") {
                 if let Some(path) = key.strip_prefix(&self.prefix) {
                     let relative = path.strip_prefix(prefix).unwrap_or(path);
                     if !relative.contains('/') {
@@ -105,8 +106,8 @@ impl S3Store {
                     }
                 }
             }
-            token = elements(&text, "NextContinuationToken").into_iter().next();
-            if token.is_none() || !elements(&text, "IsTruncated").iter().any(|v| v == "true") {
+            token = listing.one("NextContinuationToken").map(str::to_owned);
+            if token.is_none() || listing.one("IsTruncated") != Some("true") {
                 break;
             }
         }
@@ -175,31 +176,10 @@ fn etag(headers: &HeaderMap, path: &str) -> Result<Version, StoreError> {
         .ok_or_else(|| io(path, "the upstream returned no ETag".to_owned()))
 }
 
-/// The texts of every `<name>…</name>` element (flat XML, entities unescaped).
-fn elements(xml: &str, name: &str) -> Vec<String> {
-    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
-    let mut found = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        rest = &rest[start + open.len()..];
-        let Some(end) = rest.find(&close) else { break };
-        found.push(
-            rest[..end]
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&quot;", "\"")
-                .replace("&apos;", "'")
-                .replace("&amp;", "&"),
-        );
-        rest = &rest[end + close.len()..];
-    }
-    found
-}
-
 fn failure(path: &str, status: StatusCode, body: &[u8]) -> StoreError {
-    let code = elements(&String::from_utf8_lossy(body), "Code")
-        .into_iter()
-        .next()
+    let code = Document::parse(body)
+        .ok()
+        .and_then(|d| d.one("Code").map(str::to_owned))
         .unwrap_or_default();
     io(path, format!("upstream answered {status} {code}"))
 }
@@ -208,20 +188,5 @@ fn io(path: &str, detail: String) -> StoreError {
     StoreError::Io {
         path: path.to_owned(),
         source: std::io::Error::other(detail),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_elements_are_extracted_and_unescaped() {
-        let xml = "<ListBucketResult><Contents><Key>kms/keys/a.json</Key></Contents><Contents><Key>kms/aliases/alias%2Fx&amp;y.json</Key></Contents><IsTruncated>false</IsTruncated></ListBucketResult>";
-        assert_eq!(
-            elements(xml, "Key"),
-            ["kms/keys/a.json", "kms/aliases/alias%2Fx&y.json"]
-        );
-        assert_eq!(elements(xml, "IsTruncated"), ["false"]);
     }
 }

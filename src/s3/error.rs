@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 
 use super::ResponseBody;
+use crate::xml::escape_into;
 
 /// An error answered by s3kms on the S3 API.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -303,20 +304,6 @@ pub(super) fn push_element(xml: &mut String, name: &str, value: &str) {
     xml.push_str("</");
     xml.push_str(name);
     xml.push('>');
-}
-
-/// Appends `text` with XML's five special characters escaped.
-pub fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]
