@@ -176,7 +176,7 @@ impl InProcess {
             region: REGION.to_owned(),
         };
         let audit = AuditLog::open(&data_dir.join("audit"), ACCOUNT, REGION).expect("audit trail");
-        let kms = Kms::new(store, root, scope, audit);
+        let kms = Kms::new(Arc::new(store), root, scope, audit);
         let registry = kms.sync_principals(&["bench".to_owned()]).await.expect("principals");
         let key_id = kms
             .ensure_declared_key("alias/bench", "KMS bench", None)

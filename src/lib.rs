@@ -2,10 +2,11 @@
 //!
 //! The layers, bottom to top (nothing points up; see `DESIGN.md`):
 //! - L0 pure core: [`sigv4`], [`policy`], [`format`], [`checksum`], [`crypto`];
-//! - L1 domain: [`identity`], [`upstream`];
+//! - L1 domain: [`identity`], [`kms`], [`buckets`], [`upstream`];
 //! - L2 inbound APIs: [`s3`];
 //! - L3 bootstrap: [`config`], [`server`], and the `s3kms` binary.
 
+pub mod buckets;
 pub mod checksum;
 pub mod config;
 pub mod crypto;

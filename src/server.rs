@@ -121,7 +121,7 @@ async fn start_kms(config: &Config, upstream: &Upstream) -> Result<Kms, StartErr
     };
     let audit = AuditLog::open(&config.data_dir.join("audit"), &config.account_id, &config.region)
         .map_err(StartError::Audit)?;
-    Ok(Kms::new(store, root, scope, audit))
+    Ok(Kms::new(Arc::new(store), root, scope, audit))
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then drains.

@@ -19,7 +19,7 @@ fn kms(data_dir: &std::path::Path) -> Kms {
         region: "us-east-1".into(),
     };
     let audit = AuditLog::open(&data_dir.join("audit"), ACCOUNT, "us-east-1").expect("audit");
-    Kms::new(store, root, scope, audit)
+    Kms::new(Arc::new(store), root, scope, audit)
 }
 
 fn admin() -> Caller {

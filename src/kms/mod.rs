@@ -109,7 +109,7 @@ pub enum Call {
 
 /// The embedded KMS.
 pub struct Kms {
-    store: KeyStore,
+    store: Arc<KeyStore>,
     root: Key256,
     scope: Scope,
     audit: AuditLog,
@@ -124,7 +124,7 @@ pub(crate) struct LoadedKey {
 
 impl Kms {
     /// A KMS over `store`, sealing material under `root`, auditing to `audit`.
-    pub fn new(store: KeyStore, root: Key256, scope: Scope, audit: AuditLog) -> Kms {
+    pub fn new(store: Arc<KeyStore>, root: Key256, scope: Scope, audit: AuditLog) -> Kms {
         Kms {
             store,
             root,
