@@ -403,7 +403,7 @@ async fn breakdown(local: Arc<InProcess>, data_dir: PathBuf) {
     for _ in 0..ROUNDS {
         store.get(&path).await.expect("read");
     }
-    step("read the key record through the key store (tokio::fs::read)", started);
+    step("read the key record through the key store (FileStore::get)", started);
     let started = Started::now();
     for _ in 0..ROUNDS {
         std::fs::read(&file).expect("read");

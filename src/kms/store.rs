@@ -109,8 +109,11 @@ impl FileStore {
     }
 
     async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
+        // Records are a few KiB and almost always in the page cache: reading inline costs about
+        // 3.5 µs, a hop through tokio's blocking pool about 22 µs more (BENCHMARKS.md, KMS).
+        // Writes, which fsync, still go through the blocking pool.
         let file = self.file(path);
-        match tokio::fs::read(&file).await {
+        match std::fs::read(&file) {
             Ok(data) => {
                 let version = version_of(&data);
                 Ok(Some((data, version)))
