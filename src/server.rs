@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -26,6 +26,9 @@ use crate::kms::{AuditLog, Kms, KmsError, Scope, root};
 use crate::kms_api::{self, KmsApi};
 use crate::s3::{ResponseBody, S3Api};
 use crate::upstream::{Upstream, embedded};
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,7 +129,13 @@ async fn start_kms(config: &Config, upstream: &Upstream) -> Result<Kms, StartErr
 
 /// Serves connections from `listener` until `shutdown` completes, then drains.
 pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Future<Output = ()>) {
-    let builder = ConnBuilder::new(TokioExecutor::new());
+    let mut builder = ConnBuilder::new(TokioExecutor::new());
+    // A client that trickles its request headers (slowloris) is cut off instead of holding a
+    // connection and its task forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
