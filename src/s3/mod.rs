@@ -14,6 +14,7 @@ pub mod error;
 mod forward;
 pub mod operation;
 pub mod route;
+pub mod sse;
 mod upstream_error;
 
 use std::time::{SystemTime, UNIX_EPOCH};
