@@ -12,6 +12,7 @@ mod body;
 mod conditional;
 pub mod error;
 mod forward;
+pub mod listing;
 pub mod operation;
 pub mod route;
 pub mod sse;
