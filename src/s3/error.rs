@@ -120,6 +120,14 @@ pub enum S3Error {
         /// Its value.
         value: String,
     },
+    /// The object's user metadata (client pairs plus s3kms's reserved envelope) is over 2 KB.
+    #[error("Your metadata headers exceed the maximum allowed metadata size")]
+    MetadataTooLarge {
+        /// Bytes counted: UTF-8 names without `x-amz-meta-`, plus values.
+        size: usize,
+        /// The limit, 2048.
+        max_size_allowed: usize,
+    },
     /// A feature S3 has that s3kms does not implement.
     #[error("{message}")]
     NotImplemented {
@@ -166,6 +174,7 @@ impl S3Error {
             S3Error::PreconditionFailed { .. } => "PreconditionFailed",
             S3Error::InvalidRequest { .. } => "InvalidRequest",
             S3Error::InvalidArgument { .. } => "InvalidArgument",
+            S3Error::MetadataTooLarge { .. } => "MetadataTooLarge",
             S3Error::MalformedBody { .. } => "IncompleteBody",
             S3Error::NotImplemented { .. } => "NotImplemented",
             S3Error::ServiceUnavailable { .. } => "ServiceUnavailable",
@@ -191,6 +200,7 @@ impl S3Error {
             | S3Error::IncompleteBody
             | S3Error::InvalidRequest { .. }
             | S3Error::InvalidArgument { .. }
+            | S3Error::MetadataTooLarge { .. }
             | S3Error::MalformedBody { .. } => StatusCode::BAD_REQUEST,
             S3Error::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             S3Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -246,6 +256,12 @@ impl S3Error {
             }
             S3Error::InvalidArgument { name, value, .. } => {
                 vec![("ArgumentName", name.clone()), ("ArgumentValue", value.clone())]
+            }
+            S3Error::MetadataTooLarge { size, max_size_allowed } => {
+                vec![
+                    ("Size", size.to_string()),
+                    ("MaxSizeAllowed", max_size_allowed.to_string()),
+                ]
             }
             _ => Vec::new(),
         }
@@ -320,6 +336,23 @@ mod tests {
         assert!(xml.contains("<AWSAccessKeyId>AK&lt;&amp;&gt;</AWSAccessKeyId>"));
         assert!(xml.contains("<RequestId>REQ1</RequestId>"));
         assert_eq!(err.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn metadata_too_large_reports_both_sizes() {
+        let err = S3Error::MetadataTooLarge {
+            size: 2049,
+            max_size_allowed: 2048,
+        };
+        assert_eq!(
+            (err.code(), err.status()),
+            ("MetadataTooLarge", StatusCode::BAD_REQUEST)
+        );
+        let xml = err.to_xml("/b/k", "r");
+        assert!(xml.contains(
+            "<Message>Your metadata headers exceed the maximum allowed metadata size</Message>\
+             <Size>2049</Size><MaxSizeAllowed>2048</MaxSizeAllowed>"
+        ));
     }
 
     #[test]

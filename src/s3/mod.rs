@@ -12,8 +12,10 @@ mod body;
 mod conditional;
 pub mod error;
 mod forward;
+pub mod listing;
 pub mod operation;
 pub mod route;
+pub mod sse;
 mod upstream_error;
 
 use std::time::{SystemTime, UNIX_EPOCH};
