@@ -24,6 +24,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 pub struct Config {
     /// Address of the S3 + KMS listener.
     pub listen: SocketAddr,
+    /// Address of the admin listener (`/health`, `/ready`, `/metrics`), if enabled.
+    pub admin_listen: Option<SocketAddr>,
     /// Directory for the embedded store and s3kms's own state.
     pub data_dir: PathBuf,
     /// The 12-digit AWS account id that owns every user and key.
@@ -128,6 +130,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<String>,
+    admin_listen: Option<String>,
     data_dir: Option<PathBuf>,
     account_id: Option<String>,
     region: Option<String>,
@@ -228,8 +231,16 @@ impl Config {
         let root_key_file = raw
             .root_key_file
             .map(|f| if f.is_absolute() { f } else { base.join(f) });
+        let admin_listen = raw
+            .admin_listen
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| invalid("admin_listen", "expected an address like 127.0.0.1:7071"))
+            })
+            .transpose()?;
         Ok(Config {
             listen,
+            admin_listen,
             data_dir,
             account_id,
             region,

@@ -14,6 +14,7 @@ pub mod format;
 pub mod identity;
 pub mod kms;
 pub mod kms_api;
+pub mod metrics;
 pub mod policy;
 pub mod s3;
 pub mod server;

@@ -130,6 +130,13 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let address = listener.local_addr()?;
     // Install the signal handlers before announcing readiness: a SIGTERM sent as soon as the
     // line appears must drain and exit cleanly, not kill the process.
+    if let Some(admin) = config.admin_listen {
+        let admin_listener = tokio::net::TcpListener::bind(admin)
+            .await
+            .map_err(|error| format!("cannot listen on {admin} (admin_listen): {error}"))?;
+        tracing::info!(address = %admin_listener.local_addr()?, "admin endpoints: /health /ready /metrics");
+        tokio::spawn(server::run_admin(admin_listener, Arc::clone(&service)));
+    }
     let shutdown = shutdown_signal()?;
     tracing::info!(%address, upstream = upstream_name(&config), "s3kms started");
     println!("s3kms listening on http://{address}");

@@ -24,8 +24,9 @@ use crate::identity::Users;
 use crate::kms::store::{FileStore, KeyStore, S3Store};
 use crate::kms::{AuditLog, Kms, KmsError, Scope, root};
 use crate::kms_api::{self, KmsApi};
+use crate::metrics::Metrics;
 use crate::s3::{ResponseBody, S3Api};
-use crate::upstream::{Upstream, embedded};
+use crate::upstream::{Upstream, UpstreamRequest, embedded};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,6 +38,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Service {
     s3: S3Api,
     kms: KmsApi,
+    /// For the readiness probe.
+    upstream: Upstream,
+    key_store: Arc<Kms>,
+    metrics: Arc<Metrics>,
 }
 
 /// Why the service could not start.
@@ -80,7 +85,8 @@ impl Service {
                 Upstream::new(&store.upstream)
             }
         };
-        let kms = Arc::new(start_kms(config, &upstream).await?);
+        let metrics = Arc::new(Metrics::default());
+        let kms = Arc::new(start_kms(config, &upstream).await?.with_metrics(Arc::clone(&metrics)));
         let names: Vec<String> = config.users.iter().map(|u| u.name.clone()).collect();
         let registry = kms
             .sync_principals(&names)
@@ -94,8 +100,11 @@ impl Service {
         tokio::spawn(crate::kms::sweep::run(Arc::clone(&kms)));
         let users = Users::from_config(config, &registry.users);
         Ok(Service {
-            s3: S3Api::new(config, users.clone(), upstream),
-            kms: KmsApi::new(kms, users, &config.region),
+            s3: S3Api::new(config, users.clone(), upstream.clone(), Arc::clone(&metrics)),
+            kms: KmsApi::new(Arc::clone(&kms), users, &config.region),
+            upstream,
+            key_store: kms,
+            metrics,
         })
     }
 
@@ -106,6 +115,64 @@ impl Service {
         } else {
             self.s3.handle(request).await
         }
+    }
+}
+
+impl Service {
+    /// Whether the instance can serve: the upstream answers and the key store is readable.
+    pub async fn ready(&self) -> Result<(), String> {
+        let probe = UpstreamRequest {
+            method: http::Method::GET,
+            bucket: None,
+            key: None,
+            query: Vec::new(),
+            headers: http::HeaderMap::new(),
+            body: None,
+        };
+        match self.upstream.send(probe).await {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => return Err(format!("the upstream answered {}", response.status())),
+            Err(error) => return Err(format!("the upstream is unreachable: {error}")),
+        }
+        self.key_store
+            .check_store()
+            .await
+            .map_err(|error| format!("the key store is not readable: {error}"))
+    }
+
+    /// The admin endpoints: `/health`, `/ready`, `/metrics`.
+    async fn admin(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+        let (status, body) = match (request.method(), request.uri().path()) {
+            (&http::Method::GET, "/health") => (http::StatusCode::OK, "ok\n".to_owned()),
+            (&http::Method::GET, "/ready") => match self.ready().await {
+                Ok(()) => (http::StatusCode::OK, "ready\n".to_owned()),
+                Err(reason) => (http::StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")),
+            },
+            (&http::Method::GET, "/metrics") => (http::StatusCode::OK, self.metrics.render()),
+            _ => (
+                http::StatusCode::NOT_FOUND,
+                "not found: try /health, /ready or /metrics\n".to_owned(),
+            ),
+        };
+        let mut response = Response::new(crate::s3::full_body(bytes::Bytes::from(body)));
+        *response.status_mut() = status;
+        let content_type = http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+        response.headers_mut().insert(http::header::CONTENT_TYPE, content_type);
+        response
+    }
+}
+
+/// Serves the admin endpoints on `listener` until the process ends.
+pub async fn run_admin(listener: TcpListener, service: Arc<Service>) {
+    let builder = ConnBuilder::new(TokioExecutor::new());
+    while let Ok((socket, _)) = listener.accept().await {
+        let service = Arc::clone(&service);
+        let handler = service_fn(move |request| {
+            let service = Arc::clone(&service);
+            async move { Ok::<_, std::convert::Infallible>(service.admin(request).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(socket), handler).into_owned();
+        tokio::spawn(connection);
     }
 }
 

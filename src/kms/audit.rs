@@ -87,6 +87,14 @@ impl Event {
         }
     }
 
+    /// The id of the first key the call used, if any.
+    pub fn key_id(&self) -> Option<&str> {
+        self.resources
+            .first()
+            .and_then(|arn| arn.rsplit_once(":key/"))
+            .map(|(_, id)| id)
+    }
+
     /// Adds an `additionalEventData` member (e.g. `keyMaterialId`).
     pub fn additional(&mut self, name: &str, value: Value) {
         self.additional.insert(name.to_owned(), value);

@@ -109,6 +109,7 @@ pub enum Call {
 
 /// The embedded KMS.
 pub struct Kms {
+    metrics: Arc<crate::metrics::Metrics>,
     store: Arc<KeyStore>,
     root: Key256,
     scope: Scope,
@@ -126,11 +127,18 @@ impl Kms {
     /// A KMS over `store`, sealing material under `root`, auditing to `audit`.
     pub fn new(store: Arc<KeyStore>, root: Key256, scope: Scope, audit: AuditLog) -> Kms {
         Kms {
+            metrics: Arc::default(),
             store,
             root,
             scope,
             audit,
         }
+    }
+
+    /// Counts operations in `metrics` (by operation, key and outcome).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Kms {
+        self.metrics = metrics;
+        self
     }
 
     /// The account and region.
@@ -182,6 +190,8 @@ impl Kms {
         {
             tracing::error!(operation = name, %error, detail = ?error, "KMS operation failed");
         }
+        let outcome = result.as_ref().map_or_else(KmsError::name, |_| "ok");
+        self.metrics.kms_operation(name, event.key_id().unwrap_or(""), outcome);
         self.audit.record(caller, event, result.as_ref());
         result
     }

@@ -30,6 +30,13 @@ impl Kms {
     }
 }
 
+impl Kms {
+    /// Whether the key store answers (the readiness probe).
+    pub async fn check_store(&self) -> Result<(), KmsError> {
+        self.store.list("keys/").await.map(|_| ()).map_err(internal)
+    }
+}
+
 /// Runs [`Kms::sweep`] every [`SWEEP_PERIOD`], forever (spawn it).
 pub async fn run(kms: Arc<Kms>) {
     let mut ticker = tokio::time::interval(SWEEP_PERIOD);

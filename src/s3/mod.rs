@@ -18,7 +18,8 @@ pub mod route;
 pub mod sse;
 mod upstream_error;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -32,10 +33,12 @@ pub use error::S3Error;
 
 use crate::config::Config;
 use crate::identity::Users;
+use crate::metrics::Metrics;
 use crate::sigv4;
 use crate::upstream::{BoxError, Upstream, UpstreamBody, UpstreamRequest};
 use auth::{Payload, RequestView};
 use body::{BodyPromise, Verdict, VerifiedBody};
+use operation::Operation;
 use route::S3Address;
 
 /// A response body: streamed from the upstream, or a small document made here.
@@ -64,6 +67,7 @@ const AUTH_QUERY_PARAMETERS: &[&str] = &[
 
 /// The S3 side of s3kms.
 pub struct S3Api {
+    metrics: Arc<Metrics>,
     users: Users,
     region: String,
     domain: Option<String>,
@@ -72,8 +76,9 @@ pub struct S3Api {
 
 impl S3Api {
     /// The S3 API for `config`, forwarding to `upstream`.
-    pub fn new(config: &Config, users: Users, upstream: Upstream) -> S3Api {
+    pub fn new(config: &Config, users: Users, upstream: Upstream, metrics: Arc<Metrics>) -> S3Api {
         S3Api {
+            metrics,
             users,
             region: config.region.clone(),
             domain: config.domain.clone(),
@@ -91,13 +96,19 @@ impl S3Api {
             Ok(address) => address,
             Err(error) => return error_response(&error, "/", &request_id, head),
         };
-        match self.serve(&parts, body, &address, &request_id).await {
+        let started = Instant::now();
+        let query = sigv4::decode_query(parts.uri.query().unwrap_or(""));
+        let operation = Operation::classify(&parts.method, &address, &query, &parts.headers);
+        let response = match self.serve(&parts, body, &address, &query, operation, &request_id).await {
             Ok(response) => response,
             Err(error) => {
                 log_error(&error, &parts, &request_id);
                 error_response(&error, &address.resource(), &request_id, head)
             }
-        }
+        };
+        self.metrics
+            .s3_request(&format!("{operation:?}"), response.status().as_u16(), started.elapsed());
+        response
     }
 
     async fn serve(
@@ -105,19 +116,18 @@ impl S3Api {
         parts: &Parts,
         body: Incoming,
         address: &S3Address,
+        query: &[(String, String)],
+        operation: Operation,
         request_id: &str,
     ) -> Result<Response<ResponseBody>, S3Error> {
-        let raw_query = parts.uri.query().unwrap_or("");
-        let query = sigv4::decode_query(raw_query);
         let view = RequestView {
             method: parts.method.as_str(),
             raw_path: parts.uri.path(),
-            raw_query,
-            query: &query,
+            raw_query: parts.uri.query().unwrap_or(""),
+            query,
             headers: &parts.headers,
         };
         let authenticated = auth::authenticate(&self.users, &self.region, &view, unix_now())?;
-        let operation = operation::Operation::classify(&parts.method, address, &query, &parts.headers);
         tracing::debug!(
             request_id,
             user = %authenticated.user.name,
@@ -141,15 +151,19 @@ impl S3Api {
             bucket: address.bucket.clone(),
             key: address.key.clone(),
             query: query
-                .into_iter()
+                .iter()
                 .filter(|(name, _)| !(from_query && AUTH_QUERY_PARAMETERS.contains(&name.as_str())))
+                .cloned()
                 .collect(),
             headers: forward::request_headers(&parts.headers, checksum_in_trailer),
             body,
         };
         let response = self.upstream.send(request).await.map_err(|error| {
-            verdict.failure().unwrap_or_else(|| S3Error::ServiceUnavailable {
-                detail: error.to_string(),
+            verdict.failure().unwrap_or_else(|| {
+                self.metrics.upstream_error();
+                S3Error::ServiceUnavailable {
+                    detail: error.to_string(),
+                }
             })
         })?;
         let status = response.status();
