@@ -44,6 +44,17 @@ pub struct Config {
     pub root_key_file: Option<PathBuf>,
     /// Where the KMS keeps its records.
     pub key_store: KeyStoreConfig,
+    /// TLS for the S3 + KMS listener (HTTPS only when set).
+    pub tls: Option<TlsConfig>,
+}
+
+/// The `[tls]` table: the listener's certificate chain and private key (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 /// The `[key_store]` table.
@@ -142,6 +153,14 @@ struct RawConfig {
     keys: Vec<RawKey>,
     root_key_file: Option<PathBuf>,
     key_store: Option<RawKeyStore>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +269,18 @@ impl Config {
             keys,
             root_key_file,
             key_store: validate_key_store(raw.key_store)?,
+            tls: raw.tls.map(|tls| TlsConfig {
+                cert_file: if tls.cert_file.is_absolute() {
+                    tls.cert_file
+                } else {
+                    base.join(tls.cert_file)
+                },
+                key_file: if tls.key_file.is_absolute() {
+                    tls.key_file
+                } else {
+                    base.join(tls.key_file)
+                },
+            }),
         })
     }
 }

@@ -123,6 +123,7 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let tls = config.tls.as_ref().map(server::tls_acceptor).transpose()?;
     let service = Arc::new(Service::start(&config).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -139,9 +140,10 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     let shutdown = shutdown_signal()?;
     tracing::info!(%address, upstream = upstream_name(&config), "s3kms started");
-    println!("s3kms listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("s3kms listening on {scheme}://{address}");
     std::io::stdout().flush()?;
-    server::run(listener, service, shutdown).await;
+    server::run(listener, service, tls, shutdown).await;
     Ok(())
 }
 

@@ -18,8 +18,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
-use crate::config::{Config, KeyStoreConfig};
+use crate::config::{Config, KeyStoreConfig, TlsConfig};
 use crate::identity::Users;
 use crate::kms::store::{FileStore, KeyStore, S3Store};
 use crate::kms::{AuditLog, Kms, KmsError, Scope, root};
@@ -30,6 +31,9 @@ use crate::upstream::{Upstream, UpstreamRequest, embedded};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,6 +68,9 @@ pub enum StartError {
     /// The audit trail directory could not be created.
     #[error("cannot open the audit trail: {0}")]
     Audit(std::io::Error),
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The KMS could not be prepared (principals, declared keys).
     #[error("cannot prepare the KMS: {0} ({1})")]
     Kms(&'static str, KmsError),
@@ -109,9 +116,9 @@ impl Service {
     }
 
     /// Answers one request on the KMS API (`X-Amz-Target: TrentService.*`) or the S3 API.
-    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr, secure: bool) -> Response<ResponseBody> {
         if kms_api::is_kms_request(&request) {
-            self.kms.handle(request, peer).await
+            self.kms.handle(request, peer, secure).await
         } else {
             self.s3.handle(request).await
         }
@@ -162,6 +169,36 @@ impl Service {
     }
 }
 
+/// The TLS acceptor for the configured certificate chain and key (HTTP/1.1 and HTTP/2).
+pub fn tls_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, StartError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls_error = |what: &str, path: &std::path::Path, detail: String| {
+        StartError::Tls(format!("{what} {}: {detail}", path.display()))
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&config.cert_file)
+        .and_then(|certificates| certificates.collect())
+        .map_err(|e| tls_error("cannot read the certificate chain", &config.cert_file, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(tls_error(
+            "no certificate in",
+            &config.cert_file,
+            "expected PEM CERTIFICATE blocks".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&config.key_file)
+        .map_err(|e| tls_error("cannot read the private key", &config.key_file, e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| tls_error("the key does not fit the certificate", &config.cert_file, e.to_string()))?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
 /// Serves the admin endpoints on `listener` until the process ends.
 pub async fn run_admin(listener: TcpListener, service: Arc<Service>) {
     let builder = ConnBuilder::new(TokioExecutor::new());
@@ -195,7 +232,12 @@ async fn start_kms(config: &Config, upstream: &Upstream) -> Result<Kms, StartErr
 }
 
 /// Serves connections from `listener` until `shutdown` completes, then drains.
-pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Future<Output = ()>) {
+pub async fn run(
+    listener: TcpListener,
+    service: Arc<Service>,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = ConnBuilder::new(TokioExecutor::new());
     // A client that trickles its request headers (slowloris) is cut off instead of holding a
     // connection and its task forever.
@@ -218,15 +260,31 @@ pub async fn run(listener: TcpListener, service: Arc<Service>, shutdown: impl Fu
             () = &mut shutdown => break,
         };
         let _ = socket.set_nodelay(true);
+        let secure = tls.is_some();
         let service = Arc::clone(&service);
         let handler = service_fn(move |request| {
             let service = Arc::clone(&service);
-            async move { Ok::<_, std::convert::Infallible>(service.handle(request, peer).await) }
+            async move { Ok::<_, std::convert::Infallible>(service.handle(request, peer, secure).await) }
         });
-        let connection = builder.serve_connection(TokioIo::new(socket), handler).into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(socket), handler).into_owned())
+                        .await
+                }
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), handler).into_owned())
+                            .await
+                    }
+                    Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            };
+            if let Err(error) = served {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });

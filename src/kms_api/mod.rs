@@ -52,9 +52,9 @@ impl KmsApi {
     }
 
     /// Answers one request. Never fails: errors become AWS JSON error responses.
-    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
+    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr, secure: bool) -> Response<ResponseBody> {
         let request_id = crate::kms::resolve::new_key_id();
-        match self.serve(request, peer, &request_id).await {
+        match self.serve(request, peer, secure, &request_id).await {
             Ok(body) => respond(StatusCode::OK, body, &request_id),
             Err(error) => {
                 if error.is_internal() {
@@ -73,7 +73,13 @@ impl KmsApi {
         }
     }
 
-    async fn serve(&self, request: Request<Incoming>, peer: SocketAddr, request_id: &str) -> Result<Bytes, KmsError> {
+    async fn serve(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        secure: bool,
+        request_id: &str,
+    ) -> Result<Bytes, KmsError> {
         let (parts, body) = request.into_parts();
         if parts.method != http::Method::POST {
             return Err(KmsError::Validation("KMS API requests use POST /.".to_owned()));
@@ -104,7 +110,7 @@ impl KmsApi {
                 .to_owned(),
             request_id: request_id.to_owned(),
             via_s3: false,
-            secure_transport: false,
+            secure_transport: secure,
         };
         let call = parse_call(&operation, &body)?;
         let output = self.kms.call(&caller, call).await?;

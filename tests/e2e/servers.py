@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-LISTENING_LINE = re.compile(r"^s3kms listening on (http://127\.0\.0\.1:(\d+))$")
+LISTENING_LINE = re.compile(r"^s3kms listening on (https?://127\.0\.0\.1:(\d+))$")
 
 
 class ServerExitedEarly(RuntimeError):
