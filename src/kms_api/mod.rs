@@ -15,6 +15,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::identity::Users;
 use crate::kms::{Call, Caller, Kms, KmsError};
@@ -54,7 +55,8 @@ impl KmsApi {
     /// Answers one request. Never fails: errors become AWS JSON error responses.
     pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr, secure: bool) -> Response<ResponseBody> {
         let request_id = crate::kms::resolve::new_key_id();
-        match self.serve(request, peer, secure, &request_id).await {
+        let span = tracing::info_span!("kms", request_id = %request_id);
+        match self.serve(request, peer, secure, &request_id).instrument(span).await {
             Ok(body) => respond(StatusCode::OK, body, &request_id),
             Err(error) => {
                 if error.is_internal() {

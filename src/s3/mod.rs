@@ -28,6 +28,7 @@ use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 use rand::RngCore;
+use tracing::Instrument;
 
 pub use error::S3Error;
 
@@ -99,7 +100,12 @@ impl S3Api {
         let started = Instant::now();
         let query = sigv4::decode_query(parts.uri.query().unwrap_or(""));
         let operation = Operation::classify(&parts.method, &address, &query, &parts.headers);
-        let response = match self.serve(&parts, body, &address, &query, operation, &request_id).await {
+        let span = tracing::info_span!("s3", request_id = %request_id, ?operation);
+        let served = self
+            .serve(&parts, body, &address, &query, operation, &request_id)
+            .instrument(span)
+            .await;
+        let response = match served {
             Ok(response) => response,
             Err(error) => {
                 log_error(&error, &parts, &request_id);
