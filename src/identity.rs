@@ -6,7 +6,7 @@
 //! the API layers' job; authorization is the policy engine's.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::config::{Config, UserConfig};
 use crate::policy::{self, PolicyDocument};
@@ -85,6 +85,34 @@ impl User {
             unique_id,
             policies: user.policies.clone().into(),
             secret: user.secret_access_key.clone(),
+        }
+    }
+}
+
+/// The users in force, replaceable while s3kms runs (config reload on SIGHUP). Requests take
+/// the current set once, so a reload never changes the users under a request in flight.
+#[derive(Debug, Clone, Default)]
+pub struct UserDirectory(Arc<RwLock<Arc<Users>>>);
+
+impl UserDirectory {
+    /// A directory holding `users`.
+    pub fn new(users: Users) -> UserDirectory {
+        UserDirectory(Arc::new(RwLock::new(Arc::new(users))))
+    }
+
+    /// The users in force now.
+    pub fn current(&self) -> Arc<Users> {
+        match self.0.read() {
+            Ok(users) => Arc::clone(&users),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `users` in force for every request that starts from now on.
+    pub fn replace(&self, users: Users) {
+        match self.0.write() {
+            Ok(mut current) => *current = Arc::new(users),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(users),
         }
     }
 }

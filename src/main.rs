@@ -113,7 +113,7 @@ fn main() -> ExitCode {
             if let Some(listen) = listen {
                 loaded.listen = listen;
             }
-            match serve(loaded) {
+            match serve(loaded, config, listen) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(error.as_ref()),
             }
@@ -122,7 +122,11 @@ fn main() -> ExitCode {
 }
 
 #[tokio::main]
-async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    config: Config,
+    path: PathBuf,
+    listen_override: Option<std::net::SocketAddr>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let tls = config.tls.as_ref().map(server::tls_acceptor).transpose()?;
     let service = Arc::new(Service::start(&config).await?);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -139,6 +143,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(server::run_admin(admin_listener, Arc::clone(&service)));
     }
     let shutdown = shutdown_signal()?;
+    reload_on_hangup(Arc::clone(&service), config.clone(), path, listen_override)?;
     tracing::info!(%address, upstream = upstream_name(&config), "s3kms started");
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("s3kms listening on {scheme}://{address}");
@@ -237,6 +242,37 @@ fn is_broken_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
 /// `--since` / `--until`: relative times count back from the clock.
 fn parse_time(text: &str) -> Result<i64, trail::TrailError> {
     trail::parse_time(text, s3kms::kms::now() as i64)
+}
+
+/// Re-reads the config file on every SIGHUP and applies its users, identity policies and
+/// declared keys; a file that does not load is reported and the running config kept.
+fn reload_on_hangup(
+    service: Arc<Service>,
+    mut running: Config,
+    path: PathBuf,
+    listen_override: Option<std::net::SocketAddr>,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let mut reloaded = match Config::load(&path) {
+                Ok(reloaded) => reloaded,
+                Err(error) => {
+                    tracing::error!(%error, "config reload failed; the running config stays in force");
+                    continue;
+                }
+            };
+            if let Some(listen) = listen_override {
+                reloaded.listen = listen;
+            }
+            match service.reload(&running, &reloaded).await {
+                Ok(()) => running = reloaded,
+                Err(error) => tracing::error!(%error, "config reload failed; the running config stays in force"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// A future that completes on SIGINT or SIGTERM; the handlers are installed when this returns.

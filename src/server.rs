@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, KeyStoreConfig, TlsConfig};
-use crate::identity::Users;
+use crate::identity::{UserDirectory, Users};
 use crate::kms::store::{FileStore, KeyStore, S3Store};
 use crate::kms::{AuditLog, Kms, KmsError, Scope, root};
 use crate::kms_api::{self, KmsApi};
@@ -46,6 +46,7 @@ pub struct Service {
     upstream: Upstream,
     key_store: Arc<Kms>,
     metrics: Arc<Metrics>,
+    users: UserDirectory,
 }
 
 /// Why the service could not start.
@@ -105,13 +106,14 @@ impl Service {
                 .map_err(|e| StartError::Kms("declared key", e))?;
         }
         tokio::spawn(crate::kms::sweep::run(Arc::clone(&kms)));
-        let users = Users::from_config(config, &registry.users);
+        let users = UserDirectory::new(Users::from_config(config, &registry.users));
         Ok(Service {
             s3: S3Api::new(config, users.clone(), upstream.clone(), Arc::clone(&metrics)),
-            kms: KmsApi::new(Arc::clone(&kms), users, &config.region),
+            kms: KmsApi::new(Arc::clone(&kms), users.clone(), &config.region),
             upstream,
             key_store: kms,
             metrics,
+            users,
         })
     }
 
@@ -126,6 +128,48 @@ impl Service {
 }
 
 impl Service {
+    /// Applies a reloaded config's users, identity policies and declared keys to the running
+    /// service; connections and requests in flight are not disturbed. Other keys (listeners,
+    /// upstream, key store, TLS) need a restart: a change to them is logged and ignored.
+    pub async fn reload(&self, running: &Config, reloaded: &Config) -> Result<(), StartError> {
+        let restart_only = [
+            ("listen", running.listen != reloaded.listen),
+            ("admin_listen", running.admin_listen != reloaded.admin_listen),
+            ("data_dir", running.data_dir != reloaded.data_dir),
+            ("account_id", running.account_id != reloaded.account_id),
+            ("region", running.region != reloaded.region),
+            (
+                "upstream",
+                running.upstream.as_ref().map(|u| &u.endpoint) != reloaded.upstream.as_ref().map(|u| &u.endpoint),
+            ),
+            ("key_store", running.key_store != reloaded.key_store),
+            ("tls", running.tls != reloaded.tls),
+        ];
+        for (key, changed) in restart_only {
+            if changed {
+                tracing::warn!(key, "this config key changed, but only takes effect after a restart");
+            }
+        }
+        let names: Vec<String> = reloaded.users.iter().map(|u| u.name.clone()).collect();
+        let registry = self
+            .key_store
+            .sync_principals(&names)
+            .await
+            .map_err(|e| StartError::Kms("principals", e))?;
+        for key in &reloaded.keys {
+            self.key_store
+                .ensure_declared_key(&key.alias, &key.description, key.policy.as_deref())
+                .await
+                .map_err(|e| StartError::Kms("declared key", e))?;
+        }
+        self.users.replace(Users::from_config(reloaded, &registry.users));
+        tracing::info!(
+            users = reloaded.users.len(),
+            "config reloaded: users, identity policies and declared keys"
+        );
+        Ok(())
+    }
+
     /// Whether the instance can serve: the upstream answers and the key store is readable.
     pub async fn ready(&self) -> Result<(), String> {
         let probe = UpstreamRequest {

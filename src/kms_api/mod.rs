@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::identity::Users;
+use crate::identity::UserDirectory;
 use crate::kms::{Call, Caller, Kms, KmsError};
 use crate::s3::{ResponseBody, full_body};
 
@@ -38,13 +38,13 @@ pub fn is_kms_request<B>(request: &Request<B>) -> bool {
 /// The KMS API.
 pub struct KmsApi {
     kms: Arc<Kms>,
-    users: Users,
+    users: UserDirectory,
     region: String,
 }
 
 impl KmsApi {
     /// The API over `kms` for `users`.
-    pub fn new(kms: Arc<Kms>, users: Users, region: &str) -> KmsApi {
+    pub fn new(kms: Arc<Kms>, users: UserDirectory, region: &str) -> KmsApi {
         KmsApi {
             kms,
             users,
@@ -97,7 +97,7 @@ impl KmsApi {
             .await
             .map_err(|_| KmsError::Validation(format!("The request body is larger than {MAX_BODY} bytes.")))?
             .to_bytes();
-        let user = auth::authenticate(&self.users, &self.region, &parts, &body)?;
+        let user = auth::authenticate(&self.users.current(), &self.region, &parts, &body)?;
         let caller = Caller {
             principal: user.principal(),
             user_name: user.name.clone(),

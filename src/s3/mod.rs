@@ -33,7 +33,7 @@ use tracing::Instrument;
 pub use error::S3Error;
 
 use crate::config::Config;
-use crate::identity::Users;
+use crate::identity::UserDirectory;
 use crate::metrics::Metrics;
 use crate::sigv4;
 use crate::upstream::{BoxError, Upstream, UpstreamBody, UpstreamRequest};
@@ -69,7 +69,7 @@ const AUTH_QUERY_PARAMETERS: &[&str] = &[
 /// The S3 side of s3kms.
 pub struct S3Api {
     metrics: Arc<Metrics>,
-    users: Users,
+    users: UserDirectory,
     region: String,
     domain: Option<String>,
     upstream: Upstream,
@@ -77,7 +77,7 @@ pub struct S3Api {
 
 impl S3Api {
     /// The S3 API for `config`, forwarding to `upstream`.
-    pub fn new(config: &Config, users: Users, upstream: Upstream, metrics: Arc<Metrics>) -> S3Api {
+    pub fn new(config: &Config, users: UserDirectory, upstream: Upstream, metrics: Arc<Metrics>) -> S3Api {
         S3Api {
             metrics,
             users,
@@ -133,7 +133,7 @@ impl S3Api {
             query,
             headers: &parts.headers,
         };
-        let authenticated = auth::authenticate(&self.users, &self.region, &view, unix_now())?;
+        let authenticated = auth::authenticate(&self.users.current(), &self.region, &view, unix_now())?;
         tracing::debug!(
             request_id,
             user = %authenticated.user.name,
