@@ -106,6 +106,8 @@ pub struct UpstreamConfig {
     pub access_key_id: String,
     /// Secret of the service credential.
     pub secret_access_key: SecretKey,
+    /// For an `https://` endpoint: the CA certificates (PEM) to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Why a configuration could not be loaded. Every variant names the file or the key.
@@ -193,6 +195,7 @@ struct RawUser {
 #[serde(deny_unknown_fields)]
 struct RawUpstream {
     endpoint: String,
+    ca_file: Option<PathBuf>,
     region: Option<String>,
     access_key_id: String,
     secret_access_key: String,
@@ -245,7 +248,7 @@ impl Config {
             return Err(invalid("domain", "must be a bare host name like s3.example.com"));
         }
         let users = validate_users(raw.users)?;
-        let upstream = raw.upstream.map(|u| validate_upstream(u, &region)).transpose()?;
+        let upstream = raw.upstream.map(|u| validate_upstream(u, &region, base)).transpose()?;
         let keys = validate_keys(raw.keys)?;
         let root_key_file = raw
             .root_key_file
@@ -392,14 +395,20 @@ fn validate_key_store(raw: Option<RawKeyStore>) -> Result<KeyStoreConfig, Config
     }
 }
 
-fn validate_upstream(raw: RawUpstream, region: &str) -> Result<UpstreamConfig, ConfigError> {
+fn validate_upstream(raw: RawUpstream, region: &str, base: &Path) -> Result<UpstreamConfig, ConfigError> {
     let endpoint = raw.endpoint.trim_end_matches('/').to_owned();
-    let host = endpoint.strip_prefix("http://").unwrap_or_default();
+    let host = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
+        .unwrap_or_default();
     if host.is_empty() || host.contains('/') {
         return Err(invalid(
             "upstream.endpoint",
-            "expected http://host:port (TLS to the upstream is not supported yet)",
+            "expected http://host:port or https://host:port",
         ));
+    }
+    if raw.ca_file.is_some() && !endpoint.starts_with("https://") {
+        return Err(invalid("upstream.ca_file", "only applies to an https:// endpoint"));
     }
     let region = raw.region.unwrap_or_else(|| region.to_owned());
     check_region("upstream.region", &region)?;
@@ -411,6 +420,7 @@ fn validate_upstream(raw: RawUpstream, region: &str) -> Result<UpstreamConfig, C
         region,
         access_key_id: raw.access_key_id,
         secret_access_key: SecretKey::new(raw.secret_access_key),
+        ca_file: raw.ca_file.map(|f| if f.is_absolute() { f } else { base.join(f) }),
     })
 }
 

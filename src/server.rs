@@ -69,6 +69,9 @@ pub enum StartError {
     /// The audit trail directory could not be created.
     #[error("cannot open the audit trail: {0}")]
     Audit(std::io::Error),
+    /// The upstream client could not be set up (its CA file).
+    #[error("upstream: {0}")]
+    Upstream(String),
     /// The TLS certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(String),
@@ -92,7 +95,8 @@ impl Service {
                     })?;
                 Upstream::new(&store.upstream)
             }
-        };
+        }
+        .map_err(|error| StartError::Upstream(error.to_string()))?;
         let metrics = Arc::new(Metrics::default());
         let kms = Arc::new(start_kms(config, &upstream).await?.with_metrics(Arc::clone(&metrics)));
         let names: Vec<String> = config.users.iter().map(|u| u.name.clone()).collect();

@@ -17,6 +17,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -63,32 +64,45 @@ pub enum UpstreamError {
 /// A pooled, signing client for one upstream store.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, UpstreamBody>,
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    /// `http` or `https`.
+    scheme: &'static str,
     /// `host[:port]` of the endpoint.
     authority: String,
     signer: Signer,
 }
 
 impl Upstream {
-    /// A client for the configured endpoint.
-    pub fn new(config: &UpstreamConfig) -> Upstream {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    /// A client for the configured endpoint. An `https://` endpoint is verified against the
+    /// system's CA certificates, or only against `ca_file` when one is configured.
+    pub fn new(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(config.ca_file.as_deref())?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        let authority = config.endpoint.trim_start_matches("http://").to_owned();
-        Upstream {
+        let (scheme, authority) = match config.endpoint.strip_prefix("https://") {
+            Some(authority) => ("https", authority),
+            None => ("http", config.endpoint.trim_start_matches("http://")),
+        };
+        Ok(Upstream {
             client,
-            authority,
+            scheme,
+            authority: authority.to_owned(),
             signer: Signer::new(
                 config.access_key_id.clone(),
                 config.secret_access_key.clone(),
                 config.region.clone(),
                 "s3",
             ),
-        }
+        })
     }
 
     /// Sends a request, signed with the service credential, and returns the response head with
@@ -129,8 +143,8 @@ impl Upstream {
         add("x-amz-content-sha256", &signature.content_sha256)?;
         add("authorization", &signature.authorization)?;
         let uri = match query.is_empty() {
-            true => format!("http://{}{}", self.authority, path),
-            false => format!("http://{}{}?{}", self.authority, path, query),
+            true => format!("{}://{}{}", self.scheme, self.authority, path),
+            false => format!("{}://{}{}?{}", self.scheme, self.authority, path, query),
         };
         let mut outgoing = Request::new(body);
         *outgoing.method_mut() = request.method;
@@ -162,6 +176,36 @@ fn now() -> AmzDate {
         .unwrap_or(0);
     AmzDate::from_unix_seconds(i64::try_from(seconds).unwrap_or(0))
         .unwrap_or_else(|| AmzDate::from_unix_seconds(0).expect("the epoch is representable"))
+}
+
+/// TLS settings for an https upstream: the CA certificates of `ca_file`, or the system's.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, UpstreamError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(file) => {
+            let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+                .and_then(|certificates| certificates.collect())
+                .map_err(|e| UpstreamError::Build(format!("upstream.ca_file {}: {e}", file.display())))?;
+            for certificate in certificates {
+                roots
+                    .add(certificate)
+                    .map_err(|e| UpstreamError::Build(format!("upstream.ca_file {}: {e}", file.display())))?;
+            }
+        }
+        None => {
+            for certificate in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(certificate);
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| UpstreamError::Build(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// The path-style path of a bucket or object, encoded as SigV4 canonicalises it.

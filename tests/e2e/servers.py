@@ -107,6 +107,9 @@ class SeaweedFS:
     identities: list[ServerCredentials]
     process: subprocess.Popen | None = None
     s3_port: int = 0
+    # (certificate, key) PEM files: also serve S3 over HTTPS on `https_port`.
+    tls: tuple[Path, Path] | None = None
+    https_port: int = 0
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +118,10 @@ class SeaweedFS:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def https_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
 
     def start(self) -> None:
         data_dir = self.workdir / "data"
@@ -165,6 +172,10 @@ class SeaweedFS:
             # Like AWS: a PUT into a missing bucket is 404 NoSuchBucket, not an implicit create.
             "-s3.autoCreateBucket=false",
         ]
+        if self.tls is not None:
+            (self.https_port,) = free_ports(1)
+            certificate, key = self.tls
+            command += [f"-s3.port.https={self.https_port}", f"-s3.cert.file={certificate}", f"-s3.key.file={key}"]
         with self.log_path.open("ab") as log:
             log.write(("$ " + " ".join(command) + "\n").encode())
             log.flush()

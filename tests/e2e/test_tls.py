@@ -113,3 +113,86 @@ def test_secure_transport_is_a_real_condition(https):
     }
     key_id = kms.create_key(Policy=json.dumps(policy))["KeyMetadata"]["KeyId"]
     assert kms.encrypt(KeyId=key_id, Plaintext=b"over TLS")["KeyId"].endswith(key_id)
+
+
+def make_ca_and_leaf(directory) -> tuple[str, str, str]:
+    """A CA and a leaf certificate for 127.0.0.1 that it signs: (leaf, leaf key, CA).
+    (rustls, rightly, refuses a self-signed CA certificate used as a server's own.)"""
+    ca_key, ca, key, request, leaf = (directory / n for n in ("ca.key", "ca.pem", "leaf.key", "leaf.csr", "leaf.pem"))
+    extensions = directory / "leaf.ext"
+    extensions.write_text("basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    for command in (
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=s3kms test CA",
+         "-keyout", str(ca_key), "-out", str(ca)],
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(request)],
+        ["openssl", "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+         "-days", "2", "-extfile", str(extensions), "-out", str(leaf)],
+    ):
+        subprocess.run(command, check=True, capture_output=True)
+    return str(leaf), str(key), str(ca)
+
+
+@pytest.fixture(scope="module")
+def seaweedfs_over_https(tmp_path_factory):
+    """A SeaweedFS of its own that also serves S3 over HTTPS with a self-signed certificate."""
+    from conftest import UPSTREAM_ADMIN, tool, wait_for_first_write
+    from servers import SeaweedFS, ServerCredentials
+    from pathlib import Path
+
+    workdir = tmp_path_factory.mktemp("seaweedfs-https")
+    cert, key, ca = make_ca_and_leaf(workdir)
+    identity = ServerCredentials("upstream", UPSTREAM_ADMIN.access_key_id, UPSTREAM_ADMIN.secret_access_key)
+    server = SeaweedFS(Path(tool("weed")), workdir, [identity], tls=(Path(cert), Path(key)))
+    server.start()
+    try:
+        wait_for_first_write(server)
+        yield server, ca
+    finally:
+        server.stop()
+
+
+def test_an_https_upstream_verified_with_its_ca_file(seaweedfs_over_https, tmp_path):
+    from conftest import UPSTREAM_ADMIN
+
+    seaweedfs, ca_file = seaweedfs_over_https
+    alice = USERS["alice"]
+    config = "\n".join([
+        s3kms_config_toml(data_dir=tmp_path / "data", users=[], account_id=ACCOUNT_ID, region=REGION, upstream=None),
+        "[[users]]",
+        'name = "alice"',
+        f"access_key_id = {toml_string(alice.access_key_id)}",
+        f"secret_access_key = {toml_string(alice.secret_access_key)}",
+        f"policy = {toml_string(ADMIN_POLICY)}",
+        "[upstream]",
+        f"endpoint = {toml_string(seaweedfs.https_endpoint)}",
+        f"access_key_id = {toml_string(UPSTREAM_ADMIN.access_key_id)}",
+        f"secret_access_key = {toml_string(UPSTREAM_ADMIN.secret_access_key)}",
+        f"ca_file = {toml_string(ca_file)}",
+        "",
+    ])
+    (tmp_path / "s3kms.toml").write_text(config)
+    instance = S3kms(require_s3kms_binary(), tmp_path / "s3kms.toml", tmp_path / "s3kms.stderr.log")
+    instance.start()
+    try:
+        s3 = boto3.client("s3", endpoint_url=instance.endpoint, region_name=REGION,
+                          aws_access_key_id=alice.access_key_id, aws_secret_access_key=alice.secret_access_key,
+                          config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}))
+        s3.create_bucket(Bucket="over-tls-upstream")
+        body = os.urandom(MiB + 3)
+        s3.put_object(Bucket="over-tls-upstream", Key="k", Body=body)
+        assert s3.get_object(Bucket="over-tls-upstream", Key="k")["Body"].read() == body
+    finally:
+        instance.stop()
+    # Without the CA file the self-signed upstream is not trusted: requests fail, nothing hangs.
+    (tmp_path / "s3kms.toml").write_text(config.replace(f"ca_file = {toml_string(ca_file)}\n", ""))
+    untrusting = S3kms(require_s3kms_binary(), tmp_path / "s3kms.toml", tmp_path / "s3kms-untrusting.log")
+    untrusting.start()
+    try:
+        s3 = boto3.client("s3", endpoint_url=untrusting.endpoint, region_name=REGION,
+                          aws_access_key_id=alice.access_key_id, aws_secret_access_key=alice.secret_access_key,
+                          config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}))
+        with pytest.raises(Exception) as refused:
+            s3.list_buckets()
+        assert "ServiceUnavailable" in str(refused.value) or "503" in str(refused.value), refused.value
+    finally:
+        untrusting.stop()

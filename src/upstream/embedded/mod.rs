@@ -105,6 +105,7 @@ pub async fn start(data_dir: &Path, region: &str) -> std::io::Result<RunningStor
         region: region.to_owned(),
         access_key_id,
         secret_access_key: SecretKey::new(secret),
+        ca_file: None,
     };
     Ok(RunningStore { addr, upstream })
 }
