@@ -303,6 +303,17 @@ fn calls_are_audited_as_the_signing_user() {
 #[test]
 fn errors_name_what_went_wrong() {
     let server = Server::start();
+    server.ok(&["create", "--alias", "alias/taken"]);
+    let taken = server.fails(&["create", "--alias", "alias/taken"]);
+    assert!(
+        taken.contains("alias/taken already exists") && taken.contains("no key was created"),
+        "{taken}"
+    );
+    assert_eq!(
+        server.json(&["list"])["Keys"].as_array().unwrap().len(),
+        1,
+        "no second key"
+    );
     let missing = server.fails(&["describe", "alias/missing"]);
     assert!(
         missing.starts_with("s3kms: NotFoundException: ") && missing.contains("alias/missing"),

@@ -191,6 +191,8 @@ enum KeysError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}", client_message(.0, .1))]
     Client(ClientError, String),
+    #[error("{alias} already exists (it points to {key_id}); no key was created")]
+    AliasExists { alias: String, key_id: String },
     #[error("key {key_id} was created, but not its alias: {source}")]
     AliasNotCreated { key_id: String, source: Box<KeysError> },
 }
@@ -293,6 +295,9 @@ impl Session {
         policy_file: Option<&Path>,
         tags: Vec<(String, String)>,
     ) -> Result<String, KeysError> {
+        if let Some(alias) = &alias {
+            self.refuse_existing_alias(alias).await?;
+        }
         let mut input = json!({});
         if let Some(description) = description {
             input["Description"] = json!(description);
@@ -321,6 +326,22 @@ impl Session {
         }
         let aliases: Vec<String> = alias.into_iter().collect();
         Ok(self.show(&created, || keys_view::key(metadata, &aliases)))
+    }
+
+    /// Fails if `alias` exists, so that `create --alias` does not leave a key without it in
+    /// the common case (CreateAlias can still lose a race, reported as AliasNotCreated).
+    async fn refuse_existing_alias(&self, alias: &str) -> Result<(), KeysError> {
+        match self.call("DescribeKey", json!({"KeyId": alias})).await {
+            Ok(described) => Err(KeysError::AliasExists {
+                alias: alias.to_owned(),
+                key_id: described["KeyMetadata"]["KeyId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }),
+            Err(KeysError::Client(ClientError::Service { code, .. }, _)) if code == "NotFoundException" => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     async fn list(&self) -> Result<String, KeysError> {
@@ -368,8 +389,7 @@ impl Session {
         let key_id = self.key_id(key).await?;
         let output = self.call("RotateKeyOnDemand", json!({"KeyId": key_id})).await?;
         Ok(self.show(&output, || {
-            let key_id = output["KeyId"].as_str().unwrap_or(key);
-            format!("{key_id}: rotated (new encryptions use new key material; older data still decrypts)\n")
+            format!("{key}: rotated (new encryptions use new key material; older data still decrypts)\n")
         }))
     }
 
