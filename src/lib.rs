@@ -3,7 +3,8 @@
 //! The layers, bottom to top (nothing points up; see `DESIGN.md`):
 //! - L0 pure core: [`sigv4`], [`policy`], [`format`], [`checksum`], [`crypto`];
 //! - L1 domain: [`identity`], [`kms`], [`buckets`], [`upstream`];
-//! - L2 inbound APIs: [`s3`];
+//! - L2 inbound APIs: [`s3`], [`kms_api`]; and [`kms_client`], a client of the KMS API (for
+//!   `s3kms keys`);
 //! - L3 bootstrap: [`config`], [`server`], and the `s3kms` binary.
 
 pub mod buckets;
@@ -14,6 +15,7 @@ pub mod format;
 pub mod identity;
 pub mod kms;
 pub mod kms_api;
+pub mod kms_client;
 pub mod metrics;
 pub mod policy;
 pub mod s3;

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod cli;
+
 use clap::{Parser, Subcommand};
 use s3kms::config::{Config, KeyStoreConfig};
 use s3kms::kms::{Scope, trail};
@@ -43,6 +45,9 @@ enum Command {
     /// Query the KMS audit trail: every KMS call, allowed or denied, selected on key,
     /// principal, event, outcome and time at once.
     Audit(AuditArgs),
+    /// Manage KMS keys, aliases, rotation and key policies of a running s3kms, through its KMS
+    /// API: signed as a configured user, authorized and audited like any client.
+    Keys(cli::keys::KeysArgs),
 }
 
 /// `s3kms audit`: the filters combine (every one given must hold).
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
             Err(error) if is_broken_pipe(error.as_ref()) => ExitCode::SUCCESS,
             Err(error) => fail(error.as_ref()),
         },
+        Command::Keys(args) => cli::keys::run(args),
         Command::Serve {
             config,
             listen,
