@@ -52,6 +52,27 @@ pub fn full_body(bytes: Bytes) -> ResponseBody {
         .boxed_unsync()
 }
 
+/// Whether a request declares a body (a non-zero `Content-Length`, or chunked framing).
+pub fn declares_body(headers: &HeaderMap) -> bool {
+    let length = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    length.is_some_and(|length| length > 0) || headers.contains_key(http::header::TRANSFER_ENCODING)
+}
+
+/// Closes the connection after an error answer to a request that declared a body.
+///
+/// The body may never have been read: a client that sent `Expect: 100-continue` (boto3 does
+/// for uploads) and got a final status instead skips the body and reuses the connection, while
+/// the server would drain the declared bytes from the *next* request and corrupt it. Closing is
+/// what RFC 9110 §10.1.1 leaves the server, and costs one reconnect after an error.
+pub fn closes_unread_body(declares_body: bool, status: http::StatusCode, headers: &mut HeaderMap) {
+    if declares_body && (status.is_client_error() || status.is_server_error()) {
+        headers.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+}
+
 /// Query parameters that carry a presigned URL's credentials; never forwarded.
 const AUTH_QUERY_PARAMETERS: &[&str] = &[
     "X-Amz-Algorithm",
@@ -98,6 +119,7 @@ impl S3Api {
             Err(error) => return error_response(&error, "/", &request_id, head),
         };
         let started = Instant::now();
+        let declares_body = declares_body(&parts.headers);
         let query = sigv4::decode_query(parts.uri.query().unwrap_or(""));
         let operation = Operation::classify(&parts.method, &address, &query, &parts.headers);
         let span = tracing::info_span!("s3", request_id = %request_id, ?operation);
@@ -105,13 +127,14 @@ impl S3Api {
             .serve(&parts, body, &address, &query, operation, &request_id)
             .instrument(span)
             .await;
-        let response = match served {
+        let mut response = match served {
             Ok(response) => response,
             Err(error) => {
                 log_error(&error, &parts, &request_id);
                 error_response(&error, &address.resource(), &request_id, head)
             }
         };
+        closes_unread_body(declares_body, response.status(), response.headers_mut());
         self.metrics
             .s3_request(&format!("{operation:?}"), response.status().as_u16(), started.elapsed());
         response
