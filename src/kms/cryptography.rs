@@ -5,7 +5,8 @@
 //! key state, then the request's own limits, then `DryRun`.
 
 use super::blob::{self, Blob};
-use super::model::{KeyState, KeyVersion};
+use super::keys::require_enabled;
+use super::model::KeyVersion;
 use super::shapes::*;
 use super::{Caller, Event, Kms, KmsError, LoadedKey, grants, resolve};
 use crate::crypto::{self, Key256};
@@ -230,11 +231,7 @@ impl Kms {
 
 /// Crypto operations need an enabled key.
 fn usable(key: &LoadedKey) -> Result<(), KmsError> {
-    match key.record.state {
-        KeyState::Enabled => Ok(()),
-        KeyState::Disabled => Err(KmsError::disabled(&key.arn)),
-        KeyState::PendingDeletion => Err(KmsError::pending_deletion(&key.arn)),
-    }
+    require_enabled(key.record.state, &key.arn)
 }
 
 fn check_algorithm(algorithm: Option<&str>) -> Result<(), KmsError> {

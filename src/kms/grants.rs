@@ -10,8 +10,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN_BASE64;
 
-use super::keys::paginate;
-use super::model::{GrantConstraints, GrantRecord, KeyRecord, KeyState};
+use super::keys::{paginate, require_enabled};
+use super::model::{GrantConstraints, GrantRecord, KeyRecord};
 use super::shapes::*;
 use super::{Caller, Event, Kms, KmsError, internal, now};
 use crate::crypto;
@@ -42,11 +42,7 @@ impl Kms {
         let key = self
             .authorized_key(caller, &request.key_id, "kms:CreateGrant", event)
             .await?;
-        match key.record.state {
-            KeyState::Enabled => {}
-            KeyState::Disabled => return Err(KmsError::disabled(&key.arn)),
-            KeyState::PendingDeletion => return Err(KmsError::pending_deletion(&key.arn)),
-        }
+        require_enabled(key.record.state, &key.arn)?;
         check_operations(&request.operations)?;
         if request.dry_run {
             return Err(KmsError::DryRun);

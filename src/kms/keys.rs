@@ -634,6 +634,16 @@ fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
     }
 }
 
+/// Operations that use a key's material (and CreateGrant) need it enabled:
+/// `<arn> is disabled.` / `<arn> is pending deletion.` otherwise.
+pub(super) fn require_enabled(state: KeyState, arn: &str) -> Result<(), KmsError> {
+    match state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(KmsError::disabled(arn)),
+        KeyState::PendingDeletion => Err(KmsError::pending_deletion(arn)),
+    }
+}
+
 /// `<arn> is pending deletion.` for operations a pending key refuses.
 pub(super) fn refuse_pending_deletion(record: &KeyRecord, arn: &str) -> Result<(), KmsError> {
     if record.state == KeyState::PendingDeletion {

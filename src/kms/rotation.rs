@@ -3,7 +3,7 @@
 //! sealed, and new encryptions use the newest. Automatic rotation happens when a key is next
 //! loaded after its due date ([`Kms`]'s key loading).
 
-use super::keys::paginate;
+use super::keys::{paginate, require_enabled};
 use super::model::{KeyManager, KeyState, RotationType};
 use super::shapes::*;
 use super::{Caller, Event, Kms, KmsError, now};
@@ -85,11 +85,7 @@ impl Kms {
         let version = self.new_version(&key.record.key_id, Some(RotationType::OnDemand));
         let key = self
             .update_key(&key.record.key_id, |record, arn| {
-                match record.state {
-                    KeyState::Enabled => {}
-                    KeyState::Disabled => return Err(KmsError::disabled(arn)),
-                    KeyState::PendingDeletion => return Err(KmsError::pending_deletion(arn)),
-                }
+                require_enabled(record.state, arn)?;
                 if record.key_manager == KeyManager::Aws {
                     return Err(KmsError::UnsupportedOperation(format!("{arn} is an AWS managed key.")));
                 }
@@ -159,11 +155,7 @@ impl Kms {
 
 /// Rotation settings change only on enabled customer keys.
 fn writable_rotation(state: KeyState, manager: KeyManager, arn: &str) -> Result<(), KmsError> {
-    match state {
-        KeyState::Enabled => {}
-        KeyState::Disabled => return Err(KmsError::disabled(arn)),
-        KeyState::PendingDeletion => return Err(KmsError::pending_deletion(arn)),
-    }
+    require_enabled(state, arn)?;
     if manager == KeyManager::Aws {
         return Err(KmsError::UnsupportedOperation(format!(
             "{arn} is an AWS managed key; its rotation cannot be changed."
