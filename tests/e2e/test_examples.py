@@ -1,0 +1,79 @@
+"""The files in examples/ work as shipped: the boto3 quickstart runs to the end against a
+real s3kms, and each example config passes `s3kms check-config`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from clients import environment_without_aws, explain
+from conftest import ACCOUNT_ID, REGION, REPO_ROOT, USERS, require_s3kms_binary
+from servers import S3kms, s3kms_config_toml, toml_string
+
+EXAMPLES = REPO_ROOT / "examples"
+# The quickstart creates a KMS key and calls S3 and KMS: its user needs an identity policy.
+ALLOW_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+
+pytestmark = pytest.mark.proxy_only
+
+
+@pytest.fixture
+def s3kms_with_policy(tmp_path):
+    alice = USERS["alice"]
+    config = "\n".join([
+        s3kms_config_toml(data_dir=tmp_path / "data", users=[], account_id=ACCOUNT_ID, region=REGION, upstream=None),
+        "[[users]]",
+        'name = "alice"',
+        f"access_key_id = {toml_string(alice.access_key_id)}",
+        f"secret_access_key = {toml_string(alice.secret_access_key)}",
+        f"policy = {toml_string(ALLOW_ALL)}",
+        "",
+    ])
+    (tmp_path / "s3kms.toml").write_text(config)
+    instance = S3kms(require_s3kms_binary(), tmp_path / "s3kms.toml", tmp_path / "s3kms.stderr.log")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def test_boto3_quickstart_runs_to_the_end(s3kms_with_policy, tmp_path):
+    alice = USERS["alice"]
+    # Credentials from the environment, the endpoint as an argument: both ways the script documents.
+    environment = {
+        **environment_without_aws(),
+        "AWS_ACCESS_KEY_ID": alice.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": alice.secret_access_key,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    result = subprocess.run(
+        # The test venv's interpreter, which has boto3: the one running this test.
+        [sys.executable, str(EXAMPLES / "boto3_quickstart.py"), "--endpoint", s3kms_with_policy.endpoint],
+        env=environment,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, explain(result)
+    assert "MISMATCH" not in result.stderr, explain(result)
+    assert "done: bucket quickstart-" in result.stdout, explain(result)
+
+
+@pytest.mark.parametrize("name", ["upstream-minio.toml", "upstream-seaweedfs.toml"])
+def test_example_config_passes_check_config(name, tmp_path):
+    result = subprocess.run(
+        [str(require_s3kms_binary()), "check-config", "--config", str(EXAMPLES / name)],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, explain(result)
+    assert ": ok (" in result.stdout, explain(result)
