@@ -328,3 +328,30 @@ def s3cmd(target: Target, tmp_path: Path) -> S3cmd:
 @pytest.fixture
 def rclone(target: Target, tmp_path: Path) -> Rclone:
     return Rclone(target.endpoint, target.users["alice"], tmp_path, target.region)
+
+
+# ------------------------------------------------------------------ no secret in any log
+
+SECRET_PATTERN = re.compile(r"secret_access_key\s*=\s*(?:'''|\"\"\"|\"|')([^\"'\n]{8,})")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After the whole run: no secret access key that any s3kms config of this run declared
+    (users' and the upstream's) may appear in any s3kms log or audit trail the run produced.
+    A hit fails the run, naming the file; the secret itself is not printed."""
+    base = session.config._tmp_path_factory.getbasetemp() if hasattr(session.config, "_tmp_path_factory") else None
+    if base is None or not Path(base).exists():
+        return
+    secrets_used: set[str] = set()
+    for config in Path(base).rglob("*.toml"):
+        secrets_used.update(SECRET_PATTERN.findall(config.read_text(errors="replace")))
+    logs = [p for p in Path(base).rglob("*") if p.is_file() and (p.suffix in (".log", ".jsonl") or "stderr" in p.name)]
+    leaks = [(log, secret) for log in logs for secret in secrets_used if secret in log.read_text(errors="replace")]
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for log, secret in leaks:
+            message = f"SECRET LEAK: a secret access key ({len(secret)} characters) appears in {log}"
+            reporter.write_line(message, red=True) if reporter else print(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif not secrets_used:
+        print("warning: the secret scan found no s3kms configs to take secrets from")
