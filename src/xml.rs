@@ -166,6 +166,13 @@ fn push_leaf(leaves: &mut Vec<(String, String)>, path: String, text: String) -> 
     Ok(())
 }
 
+/// `text` with XML's five special characters escaped.
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text);
+    out
+}
+
 /// Appends `text` with XML's five special characters escaped.
 pub fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {

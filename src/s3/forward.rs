@@ -101,6 +101,33 @@ pub fn response(upstream: Response<Incoming>, request_id: &str) -> Response<Resp
     response
 }
 
+/// A ListBuckets response without the `<Bucket>` entry named `hidden` (the key store's).
+pub async fn without_bucket(upstream: Response<Incoming>, hidden: &str, request_id: &str) -> Response<ResponseBody> {
+    let (parts, body) = upstream.into_parts();
+    let document = http_body_util::Limited::new(body, 16 * 1024 * 1024)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let mut text = String::from_utf8_lossy(&document).into_owned();
+    let name = format!("<Name>{}</Name>", crate::xml::escaped(hidden));
+    if let Some(at) = text.find(&name)
+        && let Some(start) = text[..at].rfind("<Bucket>")
+        && let Some(end) = text[at..].find("</Bucket>")
+    {
+        text.replace_range(start..at + end + "</Bucket>".len(), "");
+    }
+    let mut response = Response::new(super::full_body(bytes::Bytes::from(text)));
+    *response.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) && name != header::CONTENT_LENGTH {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    stamp(response.headers_mut(), request_id);
+    response
+}
+
 /// A `304 Not Modified` for an object response: its validators, no body.
 pub fn not_modified(upstream: Response<Incoming>, request_id: &str) -> Response<ResponseBody> {
     const KEPT: &[&str] = &["etag", "last-modified", "cache-control", "expires"];

@@ -32,7 +32,7 @@ use tracing::Instrument;
 
 pub use error::S3Error;
 
-use crate::config::Config;
+use crate::config::{Config, KeyStoreConfig};
 use crate::identity::UserDirectory;
 use crate::metrics::Metrics;
 use crate::sigv4;
@@ -93,6 +93,8 @@ pub struct S3Api {
     users: UserDirectory,
     region: String,
     domain: Option<String>,
+    /// The bucket of the `s3` key store: s3kms's own, never reachable through the S3 API.
+    reserved_bucket: Option<String>,
     upstream: Upstream,
 }
 
@@ -104,6 +106,10 @@ impl S3Api {
             users,
             region: config.region.clone(),
             domain: config.domain.clone(),
+            reserved_bucket: match &config.key_store {
+                KeyStoreConfig::S3 { bucket, .. } => Some(bucket.clone()),
+                KeyStoreConfig::File => None,
+            },
             upstream,
         }
     }
@@ -157,6 +163,10 @@ impl S3Api {
             headers: &parts.headers,
         };
         let authenticated = auth::authenticate(&self.users.current(), &self.region, &view, unix_now())?;
+        if address.bucket.is_some() && address.bucket == self.reserved_bucket {
+            // The KMS's records live there; no client may read or write them, whatever its policy.
+            return Err(S3Error::AccessDenied);
+        }
         tracing::debug!(
             request_id,
             user = %authenticated.user.name,
@@ -200,6 +210,11 @@ impl S3Api {
             let head = parts.method == Method::HEAD;
             let resource = address.resource();
             return Ok(rewrite_upstream_error(response, &resource, request_id, head).await);
+        }
+        if operation == Operation::ListBuckets
+            && let Some(reserved) = &self.reserved_bucket
+        {
+            return Ok(forward::without_bucket(response, reserved, request_id).await);
         }
         let reads_object = address.key.is_some() && (parts.method == Method::GET || parts.method == Method::HEAD);
         if reads_object && response.status().is_success() {

@@ -123,3 +123,29 @@ def test_records_in_the_upstream_hold_no_key_material_in_clear(instances, seawee
     assert record["key_id"] == key_id
     sealed = record["versions"][0]["sealed_material"]
     assert len(sealed) > 60  # nonce + 32 sealed bytes + tag, base64: never the bare 32-byte key
+
+
+def test_the_key_store_bucket_is_out_of_reach_through_s3(instances, seaweedfs):
+    a, _ = instances
+    a.create_key()  # the store bucket holds at least one record
+    endpoint = a.meta.endpoint_url
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=ADMIN.access_key_id,
+        aws_secret_access_key=ADMIN.secret_access_key,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    for attempt in (
+        lambda: s3.list_objects_v2(Bucket=KEY_STORE_BUCKET),
+        lambda: s3.get_object(Bucket=KEY_STORE_BUCKET, Key="kms/principals.json"),
+        lambda: s3.put_object(Bucket=KEY_STORE_BUCKET, Key="kms/principals.json", Body=b"{}"),
+        lambda: s3.delete_bucket(Bucket=KEY_STORE_BUCKET),
+    ):
+        with pytest.raises(s3.exceptions.ClientError) as denied:
+            attempt()
+        assert denied.value.response["Error"]["Code"] in ("AccessDenied", "403"), denied.value.response
+    assert KEY_STORE_BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    # It is still there, and intact, for s3kms.
+    assert a.describe_key(KeyId=a.list_keys()["Keys"][0]["KeyId"])["KeyMetadata"]["Enabled"] in (True, False)
