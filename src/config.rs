@@ -46,6 +46,32 @@ pub struct Config {
     pub key_store: KeyStoreConfig,
     /// TLS for the S3 + KMS listener (HTTPS only when set).
     pub tls: Option<TlsConfig>,
+    /// Limits that protect the listener from slow or oversized requests.
+    pub limits: Limits,
+}
+
+/// The `[limits]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Seconds a client may take to send a request's headers (slowloris guard).
+    pub header_read_timeout_seconds: u64,
+    /// Largest request head (request line + headers) in bytes; larger ones get 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more get 431.
+    pub max_headers: usize,
+    /// Most client connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_read_timeout_seconds: 30,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_connections: 4096,
+        }
+    }
 }
 
 /// The `[tls]` table: the listener's certificate chain and private key (PEM files).
@@ -156,6 +182,16 @@ struct RawConfig {
     root_key_file: Option<PathBuf>,
     key_store: Option<RawKeyStore>,
     tls: Option<RawTls>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    header_read_timeout_seconds: Option<u64>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -272,6 +308,7 @@ impl Config {
             keys,
             root_key_file,
             key_store: validate_key_store(raw.key_store)?,
+            limits: validate_limits(raw.limits)?,
             tls: raw.tls.map(|tls| TlsConfig {
                 cert_file: if tls.cert_file.is_absolute() {
                     tls.cert_file
@@ -366,6 +403,35 @@ fn validate_keys(raw: Vec<RawKey>) -> Result<Vec<DeclaredKey>, ConfigError> {
         });
     }
     Ok(keys)
+}
+
+fn validate_limits(raw: Option<RawLimits>) -> Result<Limits, ConfigError> {
+    let defaults = Limits::default();
+    let Some(raw) = raw else { return Ok(defaults) };
+    let limits = Limits {
+        header_read_timeout_seconds: raw
+            .header_read_timeout_seconds
+            .unwrap_or(defaults.header_read_timeout_seconds),
+        max_header_bytes: raw.max_header_bytes.unwrap_or(defaults.max_header_bytes),
+        max_headers: raw.max_headers.unwrap_or(defaults.max_headers),
+        max_connections: raw.max_connections.unwrap_or(defaults.max_connections),
+    };
+    if limits.header_read_timeout_seconds == 0 {
+        return Err(invalid("limits.header_read_timeout_seconds", "must be at least 1"));
+    }
+    if limits.max_header_bytes < 8192 {
+        return Err(invalid(
+            "limits.max_header_bytes",
+            "must be at least 8192 (S3 clients send up to 8 KB of headers)",
+        ));
+    }
+    if limits.max_headers < 16 {
+        return Err(invalid("limits.max_headers", "must be at least 16"));
+    }
+    if limits.max_connections == 0 {
+        return Err(invalid("limits.max_connections", "must be at least 1"));
+    }
+    Ok(limits)
 }
 
 fn validate_key_store(raw: Option<RawKeyStore>) -> Result<KeyStoreConfig, ConfigError> {

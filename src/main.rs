@@ -154,7 +154,7 @@ async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("s3kms listening on {scheme}://{address}");
     std::io::stdout().flush()?;
-    server::run(listener, service, tls, shutdown).await;
+    server::run(listener, service, tls, config.limits, shutdown).await;
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{Config, KeyStoreConfig, TlsConfig};
+use crate::config::{Config, KeyStoreConfig, Limits, TlsConfig};
 use crate::identity::{UserDirectory, Users};
 use crate::kms::store::{FileStore, KeyStore, S3Store};
 use crate::kms::{AuditLog, Kms, KmsError, Scope, root};
@@ -28,9 +28,6 @@ use crate::kms_api::{self, KmsApi};
 use crate::metrics::Metrics;
 use crate::s3::{ResponseBody, S3Api};
 use crate::upstream::{Upstream, UpstreamRequest, embedded};
-
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -284,18 +281,30 @@ pub async fn run(
     listener: TcpListener,
     service: Arc<Service>,
     tls: Option<TlsAcceptor>,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = ConnBuilder::new(TokioExecutor::new());
     // A client that trickles its request headers (slowloris) is cut off instead of holding a
-    // connection and its task forever.
+    // connection and its task forever; oversized heads get 431.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // At the connection cap, stop accepting until a connection ends (the kernel queues).
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -316,6 +325,7 @@ pub async fn run(
         });
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let served = match tls {
                 None => {
                     watcher
