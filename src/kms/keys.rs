@@ -1,15 +1,16 @@
 //! Key lifecycle: CreateKey, DescribeKey, ListKeys, Enable/DisableKey, Schedule/CancelKeyDeletion,
-//! UpdateKeyDescription, key policies and tags — with AWS's state rules and texts.
+//! UpdateKeyDescription, declared keys and the AWS-managed `aws/s3` key — with AWS's state rules
+//! and texts. Key policies are in `key_policy.rs`, tags in `tags.rs`.
 
 use super::model::{KeyManager, KeyRecord, KeyState, Rotation, Tag};
 use super::shapes::*;
 use super::store::Expect;
+use super::tags::check_tags;
 use super::{Caller, Event, Kms, KmsError, LoadedKey, internal, key_path, now, resolve};
-use crate::policy::{self, LockoutCheck, PolicyDocument, PolicyKind};
+use crate::policy;
 
 /// The AWS-managed key that S3 uses when no key id is given.
 pub const AWS_S3_ALIAS: &str = "alias/aws/s3";
-const MAX_TAGS: usize = 50;
 const MAX_DESCRIPTION: usize = 8192;
 
 impl Kms {
@@ -238,122 +239,6 @@ impl Kms {
         Ok(Output::default())
     }
 
-    // ----------------------------------------------------------------- key policies
-
-    pub(super) async fn get_key_policy(
-        &self,
-        caller: &Caller,
-        request: KeyPolicyRequest,
-        event: &mut Event,
-    ) -> Result<Output, KmsError> {
-        check_policy_name(request.policy_name.as_deref())?;
-        let key = self
-            .authorized_key(caller, &request.key_id, "kms:GetKeyPolicy", event)
-            .await?;
-        let registry = self.principal_registry().await?;
-        let account = &self.scope.account_id;
-        let shown = policy::map_principals(&key.record.policy, |principal| {
-            let user = registry.users.iter().find(|(_, id)| id.as_str() == principal);
-            Some(match user {
-                Some((name, _)) => format!("arn:aws:iam::{account}:user/{name}"),
-                None => principal.to_owned(),
-            })
-        })
-        .map_err(|e| KmsError::Internal(format!("stored policy of {}: {e}", key.arn)))?;
-        Ok(Output {
-            policy: Some(shown),
-            policy_name: Some("default"),
-            ..Output::default()
-        })
-    }
-
-    pub(super) async fn put_key_policy(
-        &self,
-        caller: &Caller,
-        request: KeyPolicyRequest,
-        event: &mut Event,
-    ) -> Result<Output, KmsError> {
-        check_policy_name(request.policy_name.as_deref())?;
-        let key = self
-            .authorized_key(caller, &request.key_id, "kms:PutKeyPolicy", event)
-            .await?;
-        let text = request
-            .policy
-            .as_deref()
-            .ok_or_else(|| KmsError::validation("policy", None, "Member must not be null"))?;
-        let stored = self
-            .checked_policy(caller, text, &key.arn, request.bypass_policy_lockout_safety_check)
-            .await?;
-        self.update_key(&key.record.key_id, |record, _| {
-            record.policy = stored.clone();
-            Ok(())
-        })
-        .await?;
-        Ok(Output::default())
-    }
-
-    pub(super) async fn list_key_policies(
-        &self,
-        caller: &Caller,
-        request: ListRequest,
-        event: &mut Event,
-    ) -> Result<Output, KmsError> {
-        let key_id = request.key_id.as_deref().unwrap_or_default();
-        self.authorized_key(caller, key_id, "kms:ListKeyPolicies", event)
-            .await?;
-        Ok(Output {
-            policy_names: Some(vec!["default"]),
-            truncated: Some(false),
-            ..Output::default()
-        })
-    }
-
-    /// Validates a new key policy and returns it as stored, after the lockout safety check
-    /// (unless bypassed).
-    async fn checked_policy(
-        &self,
-        caller: &Caller,
-        text: &str,
-        key_arn: &str,
-        bypass: bool,
-    ) -> Result<String, KmsError> {
-        let stored = self.stored_policy(text).await?;
-        if !bypass {
-            let document = PolicyDocument::parse(&stored, PolicyKind::Resource)
-                .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))?;
-            let request = self.request_context(caller, "kms:PutKeyPolicy", key_arn, None);
-            if policy::lockout_check(&document, &caller.identity_policies, &request) == LockoutCheck::WouldLockOut {
-                return Err(KmsError::MalformedPolicyDocument(LockoutCheck::MESSAGE.to_owned()));
-            }
-        }
-        Ok(stored)
-    }
-
-    /// A key policy as stored: checked for size and grammar, user ARNs replaced by their
-    /// unique ids (a user unknown here makes the policy invalid, as in AWS).
-    async fn stored_policy(&self, text: &str) -> Result<String, KmsError> {
-        policy::check_size(text).map_err(|e| KmsError::LimitExceeded(e.to_string()))?;
-        PolicyDocument::parse(text, PolicyKind::Resource)
-            .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))?;
-        let registry = self.principal_registry().await?;
-        let user_prefix = format!("arn:aws:iam::{}:user/", self.scope.account_id);
-        policy::map_principals(text, |principal| {
-            if let Some(name) = principal.strip_prefix(&user_prefix) {
-                let name = name.rsplit('/').next().unwrap_or(name);
-                return registry.users.get(name).cloned();
-            }
-            if principal.starts_with("AIDA") {
-                return registry
-                    .users
-                    .values()
-                    .any(|id| id == principal)
-                    .then(|| principal.to_owned());
-            }
-            Some(principal.to_owned())
-        })
-        .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))
-    }
-
     /// Makes sure a key declared in the config exists under `alias` (created if absent, as
     /// the operator, without a caller's authorization). Returns its key id.
     pub async fn ensure_declared_key(
@@ -381,88 +266,6 @@ impl Kms {
             }
             Err(error) => Err(error),
         }
-    }
-
-    // ----------------------------------------------------------------- tags
-
-    pub(super) async fn tag_resource(
-        &self,
-        caller: &Caller,
-        request: TagResourceRequest,
-        event: &mut Event,
-    ) -> Result<Output, KmsError> {
-        let key = self
-            .authorized_key(caller, &request.key_id, "kms:TagResource", event)
-            .await?;
-        check_tags(&request.tags)?;
-        self.update_key(&key.record.key_id, |record, arn| {
-            refuse_pending_deletion(record, arn)?;
-            for tag in &request.tags {
-                match record.tags.iter_mut().find(|t| t.key == tag.tag_key) {
-                    Some(existing) => existing.value = tag.tag_value.clone(),
-                    None => record.tags.push(Tag {
-                        key: tag.tag_key.clone(),
-                        value: tag.tag_value.clone(),
-                    }),
-                }
-            }
-            if record.tags.len() > MAX_TAGS {
-                return Err(KmsError::Tag("Too many tags".to_owned()));
-            }
-            Ok(())
-        })
-        .await?;
-        Ok(Output::default())
-    }
-
-    pub(super) async fn untag_resource(
-        &self,
-        caller: &Caller,
-        request: UntagResourceRequest,
-        event: &mut Event,
-    ) -> Result<Output, KmsError> {
-        let key = self
-            .authorized_key(caller, &request.key_id, "kms:UntagResource", event)
-            .await?;
-        self.update_key(&key.record.key_id, |record, arn| {
-            refuse_pending_deletion(record, arn)?;
-            record.tags.retain(|tag| !request.tag_keys.contains(&tag.key));
-            Ok(())
-        })
-        .await?;
-        Ok(Output::default())
-    }
-
-    pub(super) async fn list_resource_tags(
-        &self,
-        caller: &Caller,
-        request: ListRequest,
-        event: &mut Event,
-    ) -> Result<Output, KmsError> {
-        let key = self
-            .authorized_key(
-                caller,
-                request.key_id.as_deref().unwrap_or_default(),
-                "kms:ListResourceTags",
-                event,
-            )
-            .await?;
-        let (page, next) = paginate(&key.record.tags, request.limit, request.marker.as_deref(), 50, |t| {
-            t.key.clone()
-        })?;
-        let tags = page
-            .iter()
-            .map(|t| TagShape {
-                tag_key: t.key.clone(),
-                tag_value: t.value.clone(),
-            })
-            .collect();
-        Ok(Output {
-            tags: Some(tags),
-            truncated: Some(next.is_some()),
-            next_marker: next,
-            ..Output::default()
-        })
     }
 
     // ----------------------------------------------------------------- helpers
@@ -596,42 +399,6 @@ fn check_description(description: &str) -> Result<(), KmsError> {
         ));
     }
     Ok(())
-}
-
-fn check_tags(tags: &[TagShape]) -> Result<(), KmsError> {
-    if tags.len() > MAX_TAGS {
-        return Err(KmsError::Tag("Too many tags".to_owned()));
-    }
-    for (index, tag) in tags.iter().enumerate() {
-        if tag.tag_key.is_empty() || tag.tag_key.chars().count() > 128 {
-            return Err(KmsError::validation(
-                &format!("tags.{}.member.tagKey", index + 1),
-                Some(&tag.tag_key),
-                "Member must have length less than or equal to 128",
-            ));
-        }
-        if tag.tag_value.chars().count() > 256 {
-            return Err(KmsError::validation(
-                &format!("tags.{}.member.tagValue", index + 1),
-                Some(&tag.tag_value),
-                "Member must have length less than or equal to 256",
-            ));
-        }
-        if tag.tag_key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(KmsError::Tag("Tags beginning with aws: are reserved".to_owned()));
-        }
-        if tags[..index].iter().any(|t| t.tag_key == tag.tag_key) {
-            return Err(KmsError::Tag("Duplicate tag keys".to_owned()));
-        }
-    }
-    Ok(())
-}
-
-fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
-    match name {
-        None | Some("default") => Ok(()),
-        Some(_) => Err(KmsError::NotFound("No such policy exists".to_owned())),
-    }
 }
 
 /// Operations that use a key's material (and CreateGrant) need it enabled:

@@ -18,6 +18,7 @@ pub mod blob;
 mod cryptography;
 mod error;
 mod grants;
+mod key_policy;
 mod keys;
 pub mod model;
 pub mod resolve;
@@ -27,6 +28,7 @@ mod s3_store;
 pub mod shapes;
 pub mod store;
 pub mod sweep;
+mod tags;
 pub mod trail;
 
 use std::sync::Arc;
