@@ -14,11 +14,12 @@
 //! the server and the KMS share the machine's cores.
 
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[path = "support/server.rs"]
+mod support;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -36,6 +37,7 @@ use s3kms::kms::{AuditLog, Call, Caller, Event, Kms, Scope, blob, root};
 use s3kms::policy::{self, PolicyDocument, PolicyKind, RequestContext};
 use s3kms::sigv4::{AmzDate, OutgoingRequest, PayloadHash, SecretKey, Signer};
 use serde_json::{Value, json};
+use support::RunningServer;
 
 const ACCESS_KEY: &str = "AKIABENCHKMS0000";
 const SECRET: &str = "bench-kms-secret-0123456789";
@@ -54,7 +56,7 @@ fn main() {
     runtime.block_on(async move {
         let dir = tempfile::tempdir().expect("tempdir");
         let local = InProcess::start(&dir.path().join("in-process")).await;
-        let server = Server::start(&dir.path().join("http"));
+        let server = start_server(&dir.path().join("http"));
         let remote = Http::connect(&server).await;
         println!(
             "s3kms KMS bench: {seconds} s per row, s3kms server pid {}",
@@ -246,46 +248,15 @@ fn s3_context() -> Context {
 
 // ----------------------------------------------------------------- over HTTP
 
-/// The `s3kms` binary as a child process.
-struct Server {
-    child: Child,
-    authority: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        std::fs::create_dir_all(dir).expect("server dir");
-        let config = dir.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\naccount_id = \"{ACCOUNT}\"\nregion = \"{REGION}\"\n\
+/// The real server with one user allowed everything and the bench key declared.
+fn start_server(dir: &Path) -> RunningServer {
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\naccount_id = \"{ACCOUNT}\"\nregion = \"{REGION}\"\n\
                  [[users]]\nname = \"bench\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET}\"\n\
                  policy = '''{ALLOW_ALL}'''\n[[keys]]\nalias = \"alias/bench\"\n",
-                dir.join("data").display()
-            ),
-        )
-        .expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_s3kms"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("S3KMS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start s3kms");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("ready line");
-        let authority = line.trim().rsplit("http://").next().expect("address").to_owned();
-        Server { child, authority }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        dir.join("data").display()
+    );
+    RunningServer::start(dir, &config)
 }
 
 /// A signing KMS JSON client with the two request bodies ready.
@@ -298,7 +269,7 @@ struct Http {
 }
 
 impl Http {
-    async fn connect(server: &Server) -> Arc<Http> {
+    async fn connect(server: &RunningServer) -> Arc<Http> {
         let mut http = Http {
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
             authority: server.authority.clone(),

@@ -11,11 +11,12 @@
 //! CPU time comes from `/proc/<pid>/stat`, its memory from `/proc/<pid>/status` sampled every
 //! 10 ms during each transfer.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[path = "support/server.rs"]
+mod support;
 
 use bytes::Bytes;
 use http::{Method, Request};
@@ -26,6 +27,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use s3kms::sigv4::{AmzDate, OutgoingRequest, PayloadHash, SecretKey, Signer};
 use s3kms::upstream::{BoxError, UpstreamBody};
+use support::RunningServer;
 
 const ACCESS_KEY: &str = "AKIABENCH0000000";
 const SECRET: &str = "bench-secret-0123456789";
@@ -39,7 +41,7 @@ fn main() {
     runtime.block_on(async move {
         let dir = tempfile::tempdir().expect("tempdir");
         let upstream = start_upstream(dir.path()).await;
-        let proxy = Proxy::start(dir.path(), upstream);
+        let proxy = start_proxy(dir.path(), upstream);
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         let signer = Signer::new(ACCESS_KEY, SecretKey::new(SECRET), "us-east-1", "s3");
         let upstream_signer = Signer::new(UPSTREAM_KEY, SecretKey::new(UPSTREAM_SECRET), "us-east-1", "s3");
@@ -192,42 +194,13 @@ async fn start_upstream(dir: &std::path::Path) -> std::net::SocketAddr {
     address
 }
 
-struct Proxy {
-    child: Child,
-    authority: String,
-}
-
-impl Proxy {
-    fn start(dir: &std::path::Path, upstream: std::net::SocketAddr) -> Proxy {
-        let config = dir.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[users]]\nname = \"bench\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET}\"\n[upstream]\nendpoint = \"http://{upstream}\"\naccess_key_id = \"{UPSTREAM_KEY}\"\nsecret_access_key = \"{UPSTREAM_SECRET}\"\n",
-                dir.join("proxy-data").display()
-            ),
-        )
-        .expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_s3kms"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("S3KMS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start s3kms");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("ready line");
-        let authority = line.trim().rsplit("http://").next().expect("address").to_owned();
-        Proxy { child, authority }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The proxy in front of the in-process upstream.
+fn start_proxy(dir: &std::path::Path, upstream: std::net::SocketAddr) -> RunningServer {
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[users]]\nname = \"bench\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET}\"\n[upstream]\nendpoint = \"http://{upstream}\"\naccess_key_id = \"{UPSTREAM_KEY}\"\nsecret_access_key = \"{UPSTREAM_SECRET}\"\n",
+        dir.join("proxy-data").display()
+    );
+    RunningServer::start(dir, &config)
 }
 
 /// Samples a process's RSS every 10 ms; `stop` returns the peak in KiB.
