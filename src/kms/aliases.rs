@@ -5,7 +5,7 @@
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::keys::{AWS_S3_ALIAS, paginate, refuse_pending_deletion};
+use super::keys::{AWS_S3_ALIAS, refuse_pending_deletion};
 use super::model::{AliasRecord, KeyManager};
 use super::shapes::*;
 use super::store::Expect;
@@ -107,15 +107,8 @@ impl Kms {
             });
         }
         entries.sort_by(|a, b| a.alias_name.cmp(&b.alias_name));
-        let (page, next) = paginate(&entries, request.limit, request.marker.as_deref(), 50, |e| {
-            e.alias_name.clone()
-        })?;
-        Ok(Output {
-            aliases: Some(page.to_vec()),
-            truncated: Some(next.is_some()),
-            next_marker: next,
-            ..Output::default()
-        })
+        let page = request.page(&entries, 50, |e| e.alias_name.clone())?;
+        Ok(page.output(|output, items| output.aliases = Some(items.to_vec())))
     }
 
     /// The key id an alias points to.

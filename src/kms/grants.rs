@@ -10,7 +10,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN_BASE64;
 
-use super::keys::{paginate, require_enabled};
+use super::keys::require_enabled;
 use super::model::{GrantConstraints, GrantRecord, KeyRecord};
 use super::shapes::*;
 use super::{Caller, Event, Kms, KmsError, internal, now};
@@ -96,12 +96,7 @@ impl Kms {
         event: &mut Event,
     ) -> Result<Output, KmsError> {
         let key = self
-            .authorized_key(
-                caller,
-                request.key_id.as_deref().unwrap_or_default(),
-                "kms:ListGrants",
-                event,
-            )
+            .authorized_key(caller, request.key(), "kms:ListGrants", event)
             .await?;
         let grants: Vec<GrantListEntry> = key
             .record
@@ -116,15 +111,8 @@ impl Kms {
             })
             .map(|g| entry(&key.arn, g))
             .collect();
-        let (page, next) = paginate(&grants, request.limit, request.marker.as_deref(), 50, |g| {
-            g.grant_id.clone()
-        })?;
-        Ok(Output {
-            grants: Some(page.to_vec()),
-            truncated: Some(next.is_some()),
-            next_marker: next,
-            ..Output::default()
-        })
+        let page = request.page(&grants, 50, |g| g.grant_id.clone())?;
+        Ok(page.output(|output, items| output.grants = Some(items.to_vec())))
     }
 
     pub(super) async fn list_retirable_grants(
@@ -155,15 +143,8 @@ impl Kms {
                     .map(|g| entry(&key.arn, g)),
             );
         }
-        let (page, next) = paginate(&grants, request.limit, request.marker.as_deref(), 50, |g| {
-            g.grant_id.clone()
-        })?;
-        Ok(Output {
-            grants: Some(page.to_vec()),
-            truncated: Some(next.is_some()),
-            next_marker: next,
-            ..Output::default()
-        })
+        let page = request.page(&grants, 50, |g| g.grant_id.clone())?;
+        Ok(page.output(|output, items| output.grants = Some(items.to_vec())))
     }
 
     pub(super) async fn retire_grant(

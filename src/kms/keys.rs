@@ -122,20 +122,12 @@ impl Kms {
             .iter()
             .filter_map(|path| path.strip_prefix("keys/")?.strip_suffix(".json").map(str::to_owned))
             .collect();
-        let (page, next) = paginate(&ids, request.limit, request.marker.as_deref(), 100, |id| id.clone())?;
-        let keys = page
-            .iter()
-            .map(|id| KeyListEntry {
-                key_id: id.clone(),
-                key_arn: self.scope.key_arn(id),
-            })
-            .collect();
-        Ok(Output {
-            keys: Some(keys),
-            truncated: Some(next.is_some()),
-            next_marker: next,
-            ..Output::default()
-        })
+        let page = request.page(&ids, 100, |id| id.clone())?;
+        let entry = |id: &String| KeyListEntry {
+            key_id: id.clone(),
+            key_arn: self.scope.key_arn(id),
+        };
+        Ok(page.output(|output, ids| output.keys = Some(ids.iter().map(entry).collect())))
     }
 
     pub(super) async fn set_enabled(
@@ -417,30 +409,4 @@ pub(super) fn refuse_pending_deletion(record: &KeyRecord, arn: &str) -> Result<(
         return Err(KmsError::pending_deletion(arn));
     }
     Ok(())
-}
-
-/// One page of `items` after `marker`; the marker is the last item's `id`.
-pub(super) fn paginate<'a, T>(
-    items: &'a [T],
-    limit: Option<i64>,
-    marker: Option<&str>,
-    default_limit: usize,
-    id: impl Fn(&T) -> String,
-) -> Result<(&'a [T], Option<String>), KmsError> {
-    let limit = match limit {
-        None => default_limit,
-        Some(limit) if (1..=1000).contains(&limit) => limit as usize,
-        Some(limit) => return Err(KmsError::out_of_range("limit", limit, 1, 1000)),
-    };
-    let start = match marker {
-        None => 0,
-        Some(marker) => match items.iter().position(|item| id(item) == marker) {
-            Some(position) => position + 1,
-            None => return Err(KmsError::InvalidMarker("Invalid marker".to_owned())),
-        },
-    };
-    let end = (start + limit).min(items.len());
-    let page = &items[start..end];
-    let next = (end < items.len()).then(|| page.last().map(&id)).flatten();
-    Ok((page, next))
 }

@@ -21,6 +21,7 @@ mod grants;
 mod key_policy;
 mod keys;
 pub mod model;
+mod paging;
 pub mod resolve;
 pub mod root;
 mod rotation;

@@ -3,7 +3,7 @@
 //! sealed, and new encryptions use the newest. Automatic rotation happens when a key is next
 //! loaded after its due date ([`Kms`]'s key loading).
 
-use super::keys::{paginate, require_enabled};
+use super::keys::require_enabled;
 use super::model::{KeyManager, KeyState, RotationType};
 use super::shapes::*;
 use super::{Caller, Event, Kms, KmsError, now};
@@ -112,12 +112,7 @@ impl Kms {
         event: &mut Event,
     ) -> Result<Output, KmsError> {
         let key = self
-            .authorized_key(
-                caller,
-                request.key_id.as_deref().unwrap_or_default(),
-                "kms:ListKeyRotations",
-                event,
-            )
+            .authorized_key(caller, request.key(), "kms:ListKeyRotations", event)
             .await?;
         let all_material = request.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL");
         let current = key.record.versions.last().map(|v| v.material_id.clone());
@@ -141,15 +136,8 @@ impl Kms {
                 },
             })
             .collect();
-        let (page, next) = paginate(&rotations, request.limit, request.marker.as_deref(), 100, |r| {
-            r.key_material_id.clone()
-        })?;
-        Ok(Output {
-            rotations: Some(page.to_vec()),
-            truncated: Some(next.is_some()),
-            next_marker: next,
-            ..Output::default()
-        })
+        let page = request.page(&rotations, 100, |r| r.key_material_id.clone())?;
+        Ok(page.output(|output, items| output.rotations = Some(items.to_vec())))
     }
 }
 

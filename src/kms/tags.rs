@@ -1,7 +1,7 @@
 //! Tags: TagResource, UntagResource, ListResourceTags, with AWS's limits (50 per key, key ≤ 128
 //! and value ≤ 256 characters, no `aws:` prefix, no duplicates).
 
-use super::keys::{paginate, refuse_pending_deletion};
+use super::keys::refuse_pending_deletion;
 use super::model::Tag;
 use super::shapes::*;
 use super::{Caller, Event, Kms, KmsError};
@@ -62,29 +62,14 @@ impl Kms {
         event: &mut Event,
     ) -> Result<Output, KmsError> {
         let key = self
-            .authorized_key(
-                caller,
-                request.key_id.as_deref().unwrap_or_default(),
-                "kms:ListResourceTags",
-                event,
-            )
+            .authorized_key(caller, request.key(), "kms:ListResourceTags", event)
             .await?;
-        let (page, next) = paginate(&key.record.tags, request.limit, request.marker.as_deref(), 50, |t| {
-            t.key.clone()
-        })?;
-        let tags = page
-            .iter()
-            .map(|t| TagShape {
-                tag_key: t.key.clone(),
-                tag_value: t.value.clone(),
-            })
-            .collect();
-        Ok(Output {
-            tags: Some(tags),
-            truncated: Some(next.is_some()),
-            next_marker: next,
-            ..Output::default()
-        })
+        let page = request.page(&key.record.tags, 50, |t| t.key.clone())?;
+        let shape = |t: &Tag| TagShape {
+            tag_key: t.key.clone(),
+            tag_value: t.value.clone(),
+        };
+        Ok(page.output(|output, tags| output.tags = Some(tags.iter().map(shape).collect())))
     }
 }
 
