@@ -90,11 +90,17 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float
     return predicate()
 
 
+# An identity policy that allows everything (the README's demo user has it).
+ALLOW_ALL_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+
+
 @dataclass
 class ServerCredentials:
     name: str
     access_key_id: str
     secret_access_key: str
+    # The user's identity policy (JSON), for s3kms users; None = no identity-based permissions.
+    policy: str | None = None
 
 
 @dataclass
@@ -307,8 +313,10 @@ def s3kms_config_toml(
             f"name = {toml_string(user.name)}",
             f"access_key_id = {toml_string(user.access_key_id)}",
             f"secret_access_key = {toml_string(user.secret_access_key)}",
-            "",
         ]
+        if user.policy is not None:
+            lines.append(f"policy = {toml_string(user.policy)}")
+        lines.append("")
     if upstream is not None:
         endpoint, credentials = upstream
         lines += [

@@ -10,9 +10,8 @@ import pytest
 from botocore.config import Config
 
 from conftest import ACCOUNT_ID, REGION, USERS, require_s3kms_binary
-from servers import S3kms, ServerCredentials, free_ports, s3kms_config_toml, toml_string
+from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials, free_ports, s3kms_config_toml
 
-ADMIN_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 
 pytestmark = pytest.mark.proxy_only
 
@@ -20,16 +19,10 @@ pytestmark = pytest.mark.proxy_only
 def start(workdir, upstream=None) -> tuple[S3kms, str]:
     (admin_port,) = free_ports(1)
     alice = USERS["alice"]
-    config = "\n".join([
-        f'admin_listen = "127.0.0.1:{admin_port}"',
-        s3kms_config_toml(data_dir=workdir / "data", users=[], account_id=ACCOUNT_ID, region=REGION, upstream=upstream),
-        "[[users]]",
-        'name = "alice"',
-        f"access_key_id = {toml_string(alice.access_key_id)}",
-        f"secret_access_key = {toml_string(alice.secret_access_key)}",
-        f"policy = {toml_string(ADMIN_POLICY)}",
-        "",
-    ])
+    user = ServerCredentials("alice", alice.access_key_id, alice.secret_access_key, ALLOW_ALL_POLICY)
+    config = f'admin_listen = "127.0.0.1:{admin_port}"\n' + s3kms_config_toml(
+        data_dir=workdir / "data", users=[user], account_id=ACCOUNT_ID, region=REGION, upstream=upstream
+    )
     (workdir / "s3kms.toml").write_text(config)
     instance = S3kms(require_s3kms_binary(), workdir / "s3kms.toml", workdir / "s3kms.stderr.log")
     instance.start()

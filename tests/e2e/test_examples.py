@@ -10,11 +10,10 @@ import pytest
 
 from clients import environment_without_aws, explain
 from conftest import ACCOUNT_ID, REGION, REPO_ROOT, USERS, require_s3kms_binary
-from servers import S3kms, s3kms_config_toml, toml_string
+from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials, s3kms_config_toml
 
 EXAMPLES = REPO_ROOT / "examples"
 # The quickstart creates a KMS key and calls S3 and KMS: its user needs an identity policy.
-ALLOW_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 
 pytestmark = pytest.mark.proxy_only
 
@@ -22,15 +21,8 @@ pytestmark = pytest.mark.proxy_only
 @pytest.fixture
 def s3kms_with_policy(tmp_path):
     alice = USERS["alice"]
-    config = "\n".join([
-        s3kms_config_toml(data_dir=tmp_path / "data", users=[], account_id=ACCOUNT_ID, region=REGION, upstream=None),
-        "[[users]]",
-        'name = "alice"',
-        f"access_key_id = {toml_string(alice.access_key_id)}",
-        f"secret_access_key = {toml_string(alice.secret_access_key)}",
-        f"policy = {toml_string(ALLOW_ALL)}",
-        "",
-    ])
+    user = ServerCredentials("alice", alice.access_key_id, alice.secret_access_key, ALLOW_ALL_POLICY)
+    config = s3kms_config_toml(data_dir=tmp_path / "data", users=[user], account_id=ACCOUNT_ID, region=REGION, upstream=None)
     (tmp_path / "s3kms.toml").write_text(config)
     instance = S3kms(require_s3kms_binary(), tmp_path / "s3kms.toml", tmp_path / "s3kms.stderr.log")
     instance.start()

@@ -19,12 +19,16 @@ from botocore.config import Config
 from boto3.s3.transfer import TransferConfig
 
 from conftest import ACCOUNT_ID, REGION, USERS, require_s3kms_binary
-from servers import S3kms, s3kms_config_toml, toml_string
+from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials, s3kms_config_toml, toml_string
 
-ADMIN_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
 MiB = 1024 * 1024
 
 pytestmark = pytest.mark.proxy_only
+
+
+def admin_alice() -> ServerCredentials:
+    alice = USERS["alice"]
+    return ServerCredentials("alice", alice.access_key_id, alice.secret_access_key, ALLOW_ALL_POLICY)
 
 
 def make_certificate(directory) -> tuple[str, str]:
@@ -41,14 +45,8 @@ def make_certificate(directory) -> tuple[str, str]:
 def https(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tls")
     cert, key = make_certificate(workdir)
-    alice = USERS["alice"]
     config = "\n".join([
-        s3kms_config_toml(data_dir=workdir / "data", users=[], account_id=ACCOUNT_ID, region=REGION, upstream=None),
-        "[[users]]",
-        'name = "alice"',
-        f"access_key_id = {toml_string(alice.access_key_id)}",
-        f"secret_access_key = {toml_string(alice.secret_access_key)}",
-        f"policy = {toml_string(ADMIN_POLICY)}",
+        s3kms_config_toml(data_dir=workdir / "data", users=[admin_alice()], account_id=ACCOUNT_ID, region=REGION, upstream=None),
         "[tls]",
         f"cert_file = {toml_string(cert)}",
         f"key_file = {toml_string(key)}",
@@ -156,20 +154,14 @@ def test_an_https_upstream_verified_with_its_ca_file(seaweedfs_over_https, tmp_p
 
     seaweedfs, ca_file = seaweedfs_over_https
     alice = USERS["alice"]
-    config = "\n".join([
-        s3kms_config_toml(data_dir=tmp_path / "data", users=[], account_id=ACCOUNT_ID, region=REGION, upstream=None),
-        "[[users]]",
-        'name = "alice"',
-        f"access_key_id = {toml_string(alice.access_key_id)}",
-        f"secret_access_key = {toml_string(alice.secret_access_key)}",
-        f"policy = {toml_string(ADMIN_POLICY)}",
-        "[upstream]",
-        f"endpoint = {toml_string(seaweedfs.https_endpoint)}",
-        f"access_key_id = {toml_string(UPSTREAM_ADMIN.access_key_id)}",
-        f"secret_access_key = {toml_string(UPSTREAM_ADMIN.secret_access_key)}",
-        f"ca_file = {toml_string(ca_file)}",
-        "",
-    ])
+    upstream = ServerCredentials("upstream", UPSTREAM_ADMIN.access_key_id, UPSTREAM_ADMIN.secret_access_key)
+    config = s3kms_config_toml(
+        data_dir=tmp_path / "data",
+        users=[admin_alice()],
+        account_id=ACCOUNT_ID,
+        region=REGION,
+        upstream=(seaweedfs.https_endpoint, upstream),
+    ) + f"ca_file = {toml_string(ca_file)}\n"
     (tmp_path / "s3kms.toml").write_text(config)
     instance = S3kms(require_s3kms_binary(), tmp_path / "s3kms.toml", tmp_path / "s3kms.stderr.log")
     instance.start()

@@ -16,10 +16,9 @@ import pytest
 from botocore.config import Config
 
 from conftest import ACCOUNT_ID, REGION, UPSTREAM_ADMIN, require_s3kms_binary
-from servers import S3kms, ServerCredentials, s3kms_config_toml, toml_string
+from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials, s3kms_config_toml, toml_string
 
-ADMIN = ServerCredentials("admin", "AKIATWOINSTANCES0001", "two-instances-secret-0123456789")
-ADMIN_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+ADMIN = ServerCredentials("admin", "AKIATWOINSTANCES0001", "two-instances-secret-0123456789", ALLOW_ALL_POLICY)
 KEY_STORE_BUCKET = "s3kms-shared-keystore"
 
 pytestmark = pytest.mark.proxy_only
@@ -35,16 +34,11 @@ def start_instance(workdir, seaweedfs, root_key: str) -> S3kms:
         f"root_key_file = {toml_string(str(workdir / 'root.key'))}",
         s3kms_config_toml(
             data_dir=workdir / "data",
-            users=[],
+            users=[ADMIN],
             account_id=ACCOUNT_ID,
             region=REGION,
             upstream=(seaweedfs.endpoint, upstream_credentials),
         ),
-        "[[users]]",
-        f"name = {toml_string(ADMIN.name)}",
-        f"access_key_id = {toml_string(ADMIN.access_key_id)}",
-        f"secret_access_key = {toml_string(ADMIN.secret_access_key)}",
-        f"policy = {toml_string(ADMIN_POLICY)}",
         "[key_store]",
         'type = "s3"',
         f"bucket = {toml_string(KEY_STORE_BUCKET)}",
