@@ -2,7 +2,7 @@
 //!
 //! The layers, bottom to top (nothing points up; see `DESIGN.md`):
 //! - L0 pure core: [`sigv4`], [`policy`], [`format`], [`checksum`], [`crypto`];
-//! - L1 domain: [`identity`], [`kms`], [`buckets`], [`upstream`];
+//! - L1 domain: [`identity`], [`kms`], [`buckets`], [`upstream`], [`http`];
 //! - L2 inbound APIs: [`s3`], [`kms_api`]; and [`kms_client`], a client of the KMS API (for
 //!   `s3kms keys`);
 //! - L3 bootstrap: [`config`], [`server`], and the `s3kms` binary.
@@ -12,6 +12,7 @@ pub mod checksum;
 pub mod config;
 pub mod crypto;
 pub mod format;
+pub mod http;
 pub mod identity;
 pub mod kms;
 pub mod kms_api;

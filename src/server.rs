@@ -21,12 +21,13 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, KeyStoreConfig, Limits, TlsConfig};
+use crate::http::ResponseBody;
 use crate::identity::{UserDirectory, Users};
 use crate::kms::store::{FileStore, KeyStore, S3Store};
 use crate::kms::{AuditLog, Kms, KmsError, Scope, root};
 use crate::kms_api::{self, KmsApi};
 use crate::metrics::Metrics;
-use crate::s3::{ResponseBody, S3Api};
+use crate::s3::S3Api;
 use crate::upstream::{Upstream, UpstreamRequest, embedded};
 
 /// How long a client may take to finish the TLS handshake.
@@ -206,7 +207,7 @@ impl Service {
                 "not found: try /health, /ready or /metrics\n".to_owned(),
             ),
         };
-        let mut response = Response::new(crate::s3::full_body(bytes::Bytes::from(body)));
+        let mut response = Response::new(crate::http::full_body(bytes::Bytes::from(body)));
         *response.status_mut() = status;
         let content_type = http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
         response.headers_mut().insert(http::header::CONTENT_TYPE, content_type);

@@ -17,9 +17,9 @@ use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::http::{ResponseBody, full_body};
 use crate::identity::UserDirectory;
 use crate::kms::{Call, Caller, Kms, KmsError};
-use crate::s3::{ResponseBody, full_body};
 
 /// The largest request body accepted (a key policy is at most 32 KB; CreateKey's model allows
 /// 128 Ki characters).

@@ -113,7 +113,7 @@ pub async fn start(data_dir: &Path, region: &str) -> std::io::Result<RunningStor
 /// Two fixes on s3s's responses. s3s 0.14.1 drops `S3Response::status` for HEAD (and
 /// serializes a HEAD with `Content-Range` as 200); S3 answers a `HEAD ?partNumber=N` with 206,
 /// so this layer restores it. And an error answered before the request body was read closes
-/// the connection (see [`crate::s3::closes_unread_body`]).
+/// the connection (see [`crate::http::closes_unread_body`]).
 #[derive(Clone)]
 struct PartialHeads(S3Service);
 
@@ -124,14 +124,14 @@ impl hyper::service::Service<Request<Incoming>> for PartialHeads {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let is_head = request.method() == Method::HEAD;
-        let declares_body = crate::s3::declares_body(request.headers());
+        let declares_body = crate::http::declares_body(request.headers());
         let response = hyper::service::Service::call(&self.0, request);
         Box::pin(async move {
             let mut response = response.await?;
             if is_head && response.status() == StatusCode::OK && response.headers().contains_key(CONTENT_RANGE) {
                 *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             }
-            crate::s3::closes_unread_body(declares_body, response.status(), response.headers_mut());
+            crate::http::closes_unread_body(declares_body, response.status(), response.headers_mut());
             Ok(response)
         })
     }
