@@ -277,11 +277,11 @@ impl Kms {
         key_id: &str,
         mut change: impl FnMut(&mut KeyRecord, &str) -> Result<(), KmsError>,
     ) -> Result<LoadedKey, KmsError> {
-        for _ in 0..8 {
+        for attempt in 0..store::CONFLICT_ATTEMPTS {
             let mut key = self.load_key(key_id).await?;
             change(&mut key.record, &key.arn)?;
             match self.save_key(&mut key).await {
-                Err(KmsError::Conflict(_)) => continue,
+                Err(KmsError::Conflict(_)) => store::conflict_backoff(attempt).await,
                 result => return result.map(|()| key),
             }
         }
@@ -384,6 +384,7 @@ impl Kms {
     /// are no longer configured: a user removed and added again gets a new id, so policies
     /// that named the old one do not apply to the new one, as in AWS.
     pub async fn sync_principals(&self, user_names: &[String]) -> Result<PrincipalRegistry, KmsError> {
+        let mut attempt = 0;
         loop {
             let current = self.store.get(PRINCIPALS_PATH).await.map_err(internal)?;
             let (mut registry, expect) = match &current {
@@ -405,7 +406,10 @@ impl Kms {
             let bytes = serde_json::to_vec_pretty(&registry).map_err(|e| KmsError::Internal(e.to_string()))?;
             match self.store.put(PRINCIPALS_PATH, &bytes, expect).await {
                 Ok(_) => return Ok(registry),
-                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Conflict(_)) => {
+                    store::conflict_backoff(attempt.min(store::CONFLICT_ATTEMPTS)).await;
+                    attempt += 1;
+                }
                 Err(error) => return Err(internal(error)),
             }
         }

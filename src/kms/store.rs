@@ -48,6 +48,17 @@ pub enum StoreError {
     },
 }
 
+/// How many times a read-modify-write retries after losing a race.
+pub const CONFLICT_ATTEMPTS: u32 = 32;
+
+/// Waits before retry `attempt` (0-based) of a read-modify-write that lost a race: a random
+/// 1..=4 ms times the attempt number, so racing writers (in one or several instances) spread
+/// out instead of colliding again in lockstep.
+pub async fn conflict_backoff(attempt: u32) {
+    let jitter = u64::from(crate::crypto::random_array::<1>()[0] % 4) + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(jitter * u64::from(attempt + 1))).await;
+}
+
 /// The key store.
 pub enum KeyStore {
     /// Files under a directory.
