@@ -65,7 +65,7 @@ impl Kms {
         request: ListRequest,
         event: &mut Event,
     ) -> Result<Output, KmsError> {
-        let key_id = request.key_id.as_deref().unwrap_or_default();
+        let key_id = request.key();
         self.authorized_key(caller, key_id, "kms:ListKeyPolicies", event)
             .await?;
         Ok(Output {
