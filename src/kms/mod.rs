@@ -25,6 +25,7 @@ mod paging;
 pub mod resolve;
 pub mod root;
 mod rotation;
+mod s3_managed;
 mod s3_store;
 pub mod shapes;
 pub mod store;
@@ -34,7 +35,7 @@ pub mod trail;
 
 use std::sync::Arc;
 
-pub use audit::{AuditLog, Event};
+pub use audit::{AuditLog, Event, iso8601};
 pub use error::KmsError;
 pub use resolve::{KeyRef, Scope};
 
@@ -142,6 +143,11 @@ impl Kms {
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Kms {
         self.metrics = metrics;
         self
+    }
+
+    /// The key store (shared with bucket settings and multipart upload records).
+    pub fn store(&self) -> Arc<KeyStore> {
+        Arc::clone(&self.store)
     }
 
     /// The account and region.
