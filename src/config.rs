@@ -48,6 +48,9 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Limits that protect the listener from slow or oversized requests.
     pub limits: Limits,
+    /// Buckets whose objects not written by s3kms (plaintext) are served as stored; in every
+    /// other bucket such an object is refused rather than passed off as decrypted.
+    pub plaintext_buckets: Vec<String>,
 }
 
 /// The `[limits]` table.
@@ -183,6 +186,8 @@ struct RawConfig {
     key_store: Option<RawKeyStore>,
     tls: Option<RawTls>,
     limits: Option<RawLimits>,
+    #[serde(default)]
+    plaintext_buckets: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -309,6 +314,7 @@ impl Config {
             root_key_file,
             key_store: validate_key_store(raw.key_store)?,
             limits: validate_limits(raw.limits)?,
+            plaintext_buckets: raw.plaintext_buckets,
             tls: raw.tls.map(|tls| TlsConfig {
                 cert_file: if tls.cert_file.is_absolute() {
                     tls.cert_file

@@ -110,7 +110,13 @@ impl Service {
         tokio::spawn(crate::kms::sweep::run(Arc::clone(&kms)));
         let users = UserDirectory::new(Users::from_config(config, &registry.users));
         Ok(Service {
-            s3: S3Api::new(config, users.clone(), upstream.clone(), Arc::clone(&metrics)),
+            s3: S3Api::new(
+                config,
+                users.clone(),
+                upstream.clone(),
+                Arc::clone(&kms),
+                Arc::clone(&metrics),
+            ),
             kms: KmsApi::new(Arc::clone(&kms), users.clone(), &config.region),
             upstream,
             key_store: kms,
@@ -124,7 +130,7 @@ impl Service {
         if kms_api::is_kms_request(&request) {
             self.kms.handle(request, peer, secure).await
         } else {
-            self.s3.handle(request).await
+            self.s3.handle(request, peer, secure).await
         }
     }
 }

@@ -86,6 +86,11 @@ impl StreamEncryptor {
         stored_len(self.header.plaintext_len).unwrap_or(u64::MAX)
     }
 
+    /// CRC64-NVME of the plaintext pushed so far (the trailer's value once all is pushed).
+    pub fn plaintext_crc64(&self) -> u64 {
+        self.crc.sum64()
+    }
+
     /// Takes more plaintext and returns every segment it completed, sealed, in order.
     /// Refuses (and seals nothing of) input that would exceed the declared length.
     pub fn push(&mut self, mut input: &[u8]) -> Result<Vec<Bytes>, FormatError> {

@@ -46,19 +46,38 @@ pub struct BodyPromise {
     pub chunked: Option<ChunkedDecoder>,
 }
 
-/// The first error found in a body, shared between the body stream and the handler.
+/// What the body stream found, shared between the stream and the handler: the first error, or
+/// once the body verified, the client's checksum (from a header or an aws-chunked trailer).
 #[derive(Clone, Default)]
-pub struct Verdict(Arc<Mutex<Option<S3Error>>>);
+pub struct Verdict(Arc<Mutex<Findings>>);
+
+#[derive(Default)]
+struct Findings {
+    failure: Option<S3Error>,
+    checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
+}
 
 impl Verdict {
     /// The recorded failure, if any.
     pub fn failure(&self) -> Option<S3Error> {
-        self.0.lock().map(|slot| slot.clone()).unwrap_or(None)
+        self.0.lock().map(|found| found.failure.clone()).unwrap_or(None)
+    }
+
+    /// The client's checksum of the body, verified; `None` before the body ended or when the
+    /// client sent none.
+    pub fn checksum(&self) -> Option<(ChecksumAlgorithm, Vec<u8>)> {
+        self.0.lock().map(|found| found.checksum.clone()).unwrap_or(None)
     }
 
     fn record(&self, error: S3Error) {
-        if let Ok(mut slot) = self.0.lock() {
-            slot.get_or_insert(error);
+        if let Ok(mut found) = self.0.lock() {
+            found.failure.get_or_insert(error);
+        }
+    }
+
+    fn record_checksum(&self, algorithm: ChecksumAlgorithm, digest: Vec<u8>) {
+        if let Ok(mut found) = self.0.lock() {
+            found.checksum = Some((algorithm, digest));
         }
     }
 }
@@ -73,6 +92,7 @@ pub struct VerifiedBody {
     md5: Option<(Md5, [u8; 16])>,
     checksum: Option<(Checksummer, ChecksumAlgorithm, Vec<u8>)>,
     chunked: Option<ChunkedDecoder>,
+    trailer_checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
     ready: VecDeque<Bytes>,
     unverified: VecDeque<Bytes>,
     verdict: Verdict,
@@ -99,6 +119,7 @@ impl VerifiedBody {
                 .checksum
                 .map(|(algorithm, expected)| (algorithm.hasher(), algorithm, expected)),
             chunked: promise.chunked,
+            trailer_checksum: None,
             ready: VecDeque::new(),
             unverified: VecDeque::new(),
             verdict,
@@ -136,7 +157,15 @@ impl VerifiedBody {
                     self.ready.append(&mut self.unverified);
                     None
                 }
-                ChunkedEvent::End(_) | ChunkedEvent::NeedMore => None,
+                ChunkedEvent::End(Some(trailer)) => {
+                    if let Some(algorithm) = ChecksumAlgorithm::from_trailer_name(&trailer.name)
+                        && let Some(digest) = algorithm.decode(&trailer.value)
+                    {
+                        self.trailer_checksum = Some((algorithm, digest));
+                    }
+                    None
+                }
+                ChunkedEvent::End(None) | ChunkedEvent::NeedMore => None,
             };
             offset += step.consumed;
             if let Some(piece) = piece {
@@ -204,10 +233,14 @@ impl VerifiedBody {
                 message: "The Content-MD5 you specified did not match what we received.".to_owned(),
             });
         }
-        if let Some((hasher, algorithm, expected)) = self.checksum.take()
-            && hasher.finish() != expected
-        {
-            return Err(checksum_mismatch(algorithm));
+        if let Some((hasher, algorithm, expected)) = self.checksum.take() {
+            if hasher.finish() != expected {
+                return Err(checksum_mismatch(algorithm));
+            }
+            self.verdict.record_checksum(algorithm, expected);
+        }
+        if let Some((algorithm, digest)) = self.trailer_checksum.take() {
+            self.verdict.record_checksum(algorithm, digest);
         }
         Ok(())
     }

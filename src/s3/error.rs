@@ -140,6 +140,70 @@ pub enum S3Error {
         /// What is wrong.
         message: String,
     },
+    /// A KMS failure relayed by S3 as `400 KMS.<exception>` (disabled, missing or pending-deletion
+    /// keys), with KMS's message.
+    #[error("{message}")]
+    Kms {
+        /// `KMS.NotFoundException`, `KMS.DisabledException`, …
+        code: &'static str,
+        /// KMS's text.
+        message: String,
+    },
+    /// A `Range` that starts beyond the object.
+    #[error("The requested range is not satisfiable")]
+    InvalidRange {
+        /// The `Range` header as sent.
+        range_requested: String,
+        /// The object's (plaintext) size.
+        actual_object_size: u64,
+    },
+    /// A `partNumber` beyond the object's parts.
+    #[error("The requested partnumber is not satisfiable")]
+    InvalidPartNumber {
+        /// The part number asked for.
+        part_number_requested: u32,
+        /// The object's part count.
+        actual_part_count: u32,
+    },
+    /// The key names no object (a copy source).
+    #[error("The specified key does not exist.")]
+    NoSuchKey,
+    /// The upload id names no upload in progress.
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
+    NoSuchUpload {
+        /// The upload id sent.
+        upload_id: String,
+    },
+    /// A part of a CompleteMultipartUpload list that was not uploaded or whose ETag differs.
+    #[error(
+        "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )]
+    InvalidPart {
+        /// The part number.
+        part_number: u32,
+        /// The ETag the client listed.
+        etag: String,
+    },
+    /// CompleteMultipartUpload parts not in ascending order.
+    #[error("The list of parts was not in ascending order. Parts must be ordered by part number.")]
+    InvalidPartOrder,
+    /// A part other than the last is smaller than 5 MiB.
+    #[error("Your proposed upload is smaller than the minimum allowed size")]
+    EntityTooSmall {
+        /// The small part's size.
+        proposed_size: u64,
+        /// 5 MiB.
+        min_size_allowed: u64,
+    },
+    /// A request body that is not the XML the operation takes.
+    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    MalformedXml,
+    /// An object in the bucket that s3kms did not write, in a bucket that does not allow
+    /// plaintext passthrough (s3kms's own error: AWS has no such state).
+    #[error("The object was not written through s3kms and this bucket does not serve plaintext objects")]
+    UnencryptedObject,
     /// The upstream store could not be reached or failed mid-request.
     #[error("The service is unavailable. Please retry.")]
     ServiceUnavailable {
@@ -177,6 +241,16 @@ impl S3Error {
             S3Error::MetadataTooLarge { .. } => "MetadataTooLarge",
             S3Error::MalformedBody { .. } => "IncompleteBody",
             S3Error::NotImplemented { .. } => "NotImplemented",
+            S3Error::Kms { code, .. } => code,
+            S3Error::InvalidRange { .. } => "InvalidRange",
+            S3Error::InvalidPartNumber { .. } => "InvalidPartNumber",
+            S3Error::NoSuchUpload { .. } => "NoSuchUpload",
+            S3Error::NoSuchKey => "NoSuchKey",
+            S3Error::InvalidPart { .. } => "InvalidPart",
+            S3Error::InvalidPartOrder => "InvalidPartOrder",
+            S3Error::EntityTooSmall { .. } => "EntityTooSmall",
+            S3Error::MalformedXml => "MalformedXML",
+            S3Error::UnencryptedObject => "InvalidObjectState",
             S3Error::ServiceUnavailable { .. } => "ServiceUnavailable",
             S3Error::InternalError { .. } => "InternalError",
         }
@@ -201,7 +275,15 @@ impl S3Error {
             | S3Error::InvalidRequest { .. }
             | S3Error::InvalidArgument { .. }
             | S3Error::MetadataTooLarge { .. }
-            | S3Error::MalformedBody { .. } => StatusCode::BAD_REQUEST,
+            | S3Error::MalformedBody { .. }
+            | S3Error::Kms { .. }
+            | S3Error::InvalidPart { .. }
+            | S3Error::InvalidPartOrder
+            | S3Error::EntityTooSmall { .. }
+            | S3Error::MalformedXml => StatusCode::BAD_REQUEST,
+            S3Error::InvalidRange { .. } | S3Error::InvalidPartNumber { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            S3Error::NoSuchUpload { .. } | S3Error::NoSuchKey => StatusCode::NOT_FOUND,
+            S3Error::UnencryptedObject => StatusCode::FORBIDDEN,
             S3Error::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             S3Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             S3Error::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
@@ -263,6 +345,31 @@ impl S3Error {
                     ("MaxSizeAllowed", max_size_allowed.to_string()),
                 ]
             }
+            S3Error::InvalidRange {
+                range_requested,
+                actual_object_size,
+            } => vec![
+                ("RangeRequested", range_requested.clone()),
+                ("ActualObjectSize", actual_object_size.to_string()),
+            ],
+            S3Error::InvalidPartNumber {
+                part_number_requested,
+                actual_part_count,
+            } => vec![
+                ("PartNumberRequested", part_number_requested.to_string()),
+                ("ActualPartCount", actual_part_count.to_string()),
+            ],
+            S3Error::NoSuchUpload { upload_id } => vec![("UploadId", upload_id.clone())],
+            S3Error::InvalidPart { part_number, etag } => {
+                vec![("PartNumber", part_number.to_string()), ("ETag", etag.clone())]
+            }
+            S3Error::EntityTooSmall {
+                proposed_size,
+                min_size_allowed,
+            } => vec![
+                ("ProposedSize", proposed_size.to_string()),
+                ("MinSizeAllowed", min_size_allowed.to_string()),
+            ],
             _ => Vec::new(),
         }
     }

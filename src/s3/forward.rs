@@ -45,6 +45,50 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
     "server",
 ];
 
+/// Request headers that must not reach the upstream with an object s3kms encrypts: they
+/// describe the plaintext (digests), or would switch on the upstream's own encryption.
+const PLAINTEXT_REQUEST_HEADERS: &[&str] = &["content-md5", "x-amz-sdk-checksum-algorithm", "x-amz-checksum-type"];
+
+/// Response headers that describe the stored bytes rather than the object the client sees.
+const STORED_RESPONSE_HEADERS: &[&str] = &["x-amz-checksum-type", "x-amz-mp-parts-count"];
+
+/// The headers for an upstream write of ciphertext: the client's, without digests of the
+/// plaintext and without SSE headers (s3kms encrypts; the upstream's SSE stays off).
+pub fn sealed_request_headers(client: &HeaderMap) -> HeaderMap {
+    let mut headers = request_headers(client, true);
+    let plaintext: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            PLAINTEXT_REQUEST_HEADERS.contains(&name) || name.starts_with("x-amz-checksum-")
+        })
+        .cloned()
+        .collect();
+    for name in plaintext {
+        headers.remove(name);
+    }
+    headers
+}
+
+/// Removes what describes the stored ciphertext from an upstream object response: s3kms's
+/// reserved metadata, the upstream's checksums and part count, and any SSE headers of its own.
+pub fn clean_response_headers(headers: &mut HeaderMap) {
+    crate::s3::sse::envelope::strip_reserved(headers);
+    let stored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            STORED_RESPONSE_HEADERS.contains(&name)
+                || name.starts_with("x-amz-checksum-")
+                || name.starts_with("x-amz-server-side-encryption")
+        })
+        .cloned()
+        .collect();
+    for name in stored {
+        headers.remove(name);
+    }
+}
+
 /// The headers to send upstream, given the client's.
 ///
 /// `checksum_in_trailer` says the client's checksum came in an aws-chunked trailer, which
@@ -58,6 +102,10 @@ pub fn request_headers(client: &HeaderMap, checksum_in_trailer: bool) -> HeaderM
             continue;
         }
         if checksum_in_trailer && name_str == "x-amz-sdk-checksum-algorithm" {
+            continue;
+        }
+        if name_str.starts_with("x-amz-server-side-encryption") {
+            // s3kms encrypts; the upstream's own SSE must stay off.
             continue;
         }
         if name == header::CONTENT_ENCODING {
@@ -97,8 +145,24 @@ pub fn response(upstream: Response<Incoming>, request_id: &str) -> Response<Resp
             headers.append(name.clone(), value.clone());
         }
     }
+    clean_response_headers(headers);
     stamp(headers, request_id);
     response
+}
+
+/// Copies an upstream response's headers onto an s3kms response, without the ones about the
+/// upstream's identity, connection, framing or stored bytes.
+pub fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let name_str = name.as_str();
+        if !DROPPED_RESPONSE_HEADERS.contains(&name_str)
+            && name != header::CONTENT_LENGTH
+            && name_str != "content-range"
+        {
+            to.append(name.clone(), value.clone());
+        }
+    }
+    clean_response_headers(to);
 }
 
 /// A ListBuckets response without the `<Bucket>` entry named `hidden` (the key store's).

@@ -7,17 +7,26 @@
 //! Does not: parse signatures (`sigv4`), decide permissions (later: `policy`), or talk HTTP to
 //! the store itself (`upstream`).
 
+mod attributes;
 pub mod auth;
 mod body;
 mod conditional;
+mod copy;
+pub mod encryption;
 pub mod error;
 mod forward;
+mod get;
+mod layout;
 pub mod listing;
+mod multipart;
 pub mod operation;
+mod put;
 pub mod route;
 pub mod sse;
+mod stream;
 mod upstream_error;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,9 +42,11 @@ pub use error::S3Error;
 
 pub use crate::http::{ResponseBody, full_body};
 
+use crate::buckets::BucketSettings;
 use crate::config::{Config, KeyStoreConfig};
 use crate::http::{closes_unread_body, declares_body};
-use crate::identity::UserDirectory;
+use crate::identity::{User, UserDirectory};
+use crate::kms::{Caller, Kms};
 use crate::metrics::Metrics;
 use crate::sigv4;
 use crate::upstream::{Upstream, UpstreamBody, UpstreamRequest};
@@ -66,12 +77,86 @@ pub struct S3Api {
     domain: Option<String>,
     /// The bucket of the `s3` key store: s3kms's own, never reachable through the S3 API.
     reserved_bucket: Option<String>,
+    /// Buckets whose objects not written by s3kms are served as stored.
+    plaintext_buckets: Vec<String>,
     upstream: Upstream,
+    kms: Arc<Kms>,
+    settings: BucketSettings,
+    uploads: multipart::Uploads,
+    layouts: layout::LayoutCache,
+}
+
+/// One authenticated S3 request, as the handlers see it.
+pub struct S3Request<'a> {
+    /// Method, URI and headers.
+    pub parts: &'a Parts,
+    /// Bucket and key.
+    pub address: &'a S3Address,
+    /// Decoded query parameters.
+    pub query: &'a [(String, String)],
+    /// The operation.
+    pub operation: Operation,
+    /// The caller.
+    pub user: Arc<User>,
+    /// The id returned in `x-amz-request-id`.
+    pub request_id: &'a str,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The client's connection is TLS.
+    pub secure: bool,
+}
+
+impl S3Request<'_> {
+    /// The caller as the KMS sees a call S3 makes on the user's behalf.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            principal: self.user.principal(),
+            user_name: self.user.name.clone(),
+            access_key_id: self.user.access_key_id.clone(),
+            identity_policies: self.user.policies.clone(),
+            source_ip: self.peer.ip().to_string(),
+            user_agent: self
+                .parts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+            request_id: self.request_id.to_owned(),
+            via_s3: true,
+            secure_transport: self.secure,
+        }
+    }
+
+    /// A query parameter's value.
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The bucket (present for every object and bucket operation).
+    pub fn bucket(&self) -> Result<&str, S3Error> {
+        self.address.bucket.as_deref().ok_or(S3Error::AccessDenied)
+    }
+
+    /// The object key (present for every object operation).
+    pub fn key(&self) -> Result<&str, S3Error> {
+        self.address.key.as_deref().ok_or(S3Error::AccessDenied)
+    }
 }
 
 impl S3Api {
-    /// The S3 API for `config`, forwarding to `upstream`.
-    pub fn new(config: &Config, users: UserDirectory, upstream: Upstream, metrics: Arc<Metrics>) -> S3Api {
+    /// The S3 API for `config`, forwarding to `upstream`, asking `kms` for data keys.
+    pub fn new(
+        config: &Config,
+        users: UserDirectory,
+        upstream: Upstream,
+        kms: Arc<Kms>,
+        metrics: Arc<Metrics>,
+    ) -> S3Api {
+        let store = kms.store();
         S3Api {
             metrics,
             users,
@@ -81,12 +166,17 @@ impl S3Api {
                 KeyStoreConfig::S3 { bucket, .. } => Some(bucket.clone()),
                 KeyStoreConfig::File => None,
             },
+            plaintext_buckets: config.plaintext_buckets.clone(),
             upstream,
+            settings: BucketSettings::new(Arc::clone(&store)),
+            uploads: multipart::Uploads::new(store),
+            layouts: layout::LayoutCache::default(),
+            kms,
         }
     }
 
     /// Answers one request. Never fails: every error becomes an S3 error response.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+    pub async fn handle(&self, request: Request<Incoming>, peer: SocketAddr, secure: bool) -> Response<ResponseBody> {
         let request_id = new_request_id();
         let (parts, body) = request.into_parts();
         let head = parts.method == Method::HEAD;
@@ -101,7 +191,7 @@ impl S3Api {
         let operation = Operation::classify(&parts.method, &address, &query, &parts.headers);
         let span = tracing::info_span!("s3", request_id = %request_id, ?operation);
         let served = self
-            .serve(&parts, body, &address, &query, operation, &request_id)
+            .serve(&parts, body, &address, &query, operation, &request_id, (peer, secure))
             .instrument(span)
             .await;
         let mut response = match served {
@@ -117,6 +207,7 @@ impl S3Api {
         response
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn serve(
         &self,
         parts: &Parts,
@@ -125,6 +216,7 @@ impl S3Api {
         query: &[(String, String)],
         operation: Operation,
         request_id: &str,
+        (peer, secure): (SocketAddr, bool),
     ) -> Result<Response<ResponseBody>, S3Error> {
         let view = RequestView {
             method: parts.method.as_str(),
@@ -145,61 +237,199 @@ impl S3Api {
             resource = %address.resource(),
             "authenticated"
         );
+        let request = S3Request {
+            parts,
+            address,
+            query,
+            operation,
+            user: Arc::clone(&authenticated.user),
+            request_id,
+            peer,
+            secure,
+        };
+        let requested = sse::requested_encryption(operation, &parts.headers)?;
+        sse::envelope::refuse_reserved(&parts.headers)?;
         let checksum_in_trailer = matches!(authenticated.payload, Payload::Chunked(_));
         let verdict = Verdict::default();
         let body = inbound_body(parts, body, authenticated.payload, verdict.clone())?;
-        let body = match body {
+        let inbound = Inbound {
+            body,
+            verdict,
+            checksum_in_trailer,
+        };
+        use Operation::*;
+        match operation {
+            PutObject | CopyObject | CreateMultipartUpload => {
+                let encryption = self.encryption_for_write(&request, requested).await?;
+                match operation {
+                    PutObject => put::put_object(self, &request, inbound, &encryption).await,
+                    CopyObject => copy::copy_object(self, &request, &encryption).await,
+                    _ => multipart::create(self, &request, &encryption).await,
+                }
+            }
+            GetObject | HeadObject => get::get_object(self, &request).await,
+            UploadPart => multipart::upload_part(self, &request, inbound).await,
+            UploadPartCopy => multipart::upload_part_copy(self, &request).await,
+            CompleteMultipartUpload => multipart::complete(self, &request, inbound).await,
+            AbortMultipartUpload => multipart::abort(self, &request).await,
+            ListParts => multipart::list_parts(self, &request).await,
+            ListObjects | ListObjectsV2 | ListObjectVersions => self.list_objects(&request).await,
+            GetObjectAttributes => get::object_attributes(self, &request).await,
+            Other if !forwardable(parts, address, query) => Err(S3Error::NotImplemented {
+                message: "This request would store or return object bytes that s3kms does not encrypt.".to_owned(),
+            }),
+            _ => self.forward(&request, inbound).await,
+        }
+    }
+
+    /// The encryption a write applies: its SSE headers over the bucket's default.
+    async fn encryption_for_write(
+        &self,
+        request: &S3Request<'_>,
+        requested: Option<sse::RequestedEncryption>,
+    ) -> Result<encryption::ObjectEncryption, S3Error> {
+        let bucket = request.bucket()?;
+        let default = self.settings.encryption(bucket).await.map_err(settings_error)?;
+        Ok(encryption::ObjectEncryption::for_write(requested, &default))
+    }
+
+    /// Sends the request upstream unchanged (apart from signature and framing) and relays the
+    /// answer; object reads are evaluated against the client's conditional headers.
+    async fn forward(&self, request: &S3Request<'_>, inbound: Inbound) -> Result<Response<ResponseBody>, S3Error> {
+        let parts = request.parts;
+        let body = match inbound.body {
             Some(body) => {
                 let length = body.length();
                 Some((body::prime(body).await?.boxed_unsync() as UpstreamBody, length))
             }
             None => None,
         };
-        let from_query = !parts.headers.contains_key(http::header::AUTHORIZATION);
-        let request = UpstreamRequest {
+        let upstream_request = UpstreamRequest {
             method: parts.method.clone(),
-            bucket: address.bucket.clone(),
-            key: address.key.clone(),
-            query: query
-                .iter()
-                .filter(|(name, _)| !(from_query && AUTH_QUERY_PARAMETERS.contains(&name.as_str())))
-                .cloned()
-                .collect(),
-            headers: forward::request_headers(&parts.headers, checksum_in_trailer),
+            bucket: request.address.bucket.clone(),
+            key: request.address.key.clone(),
+            query: self.upstream_query(request),
+            headers: forward::request_headers(&parts.headers, inbound.checksum_in_trailer),
             body,
         };
-        let response = self.upstream.send(request).await.map_err(|error| {
-            verdict.failure().unwrap_or_else(|| {
-                self.metrics.upstream_error();
-                S3Error::ServiceUnavailable {
-                    detail: error.to_string(),
-                }
-            })
-        })?;
+        let verdict = inbound.verdict;
+        let response = self
+            .upstream
+            .send(upstream_request)
+            .await
+            .map_err(|error| verdict.failure().unwrap_or_else(|| self.upstream_failed(error)))?;
         let status = response.status();
         if status.is_client_error() || status.is_server_error() {
-            let head = parts.method == Method::HEAD;
-            let resource = address.resource();
-            return Ok(rewrite_upstream_error(response, &resource, request_id, head).await);
+            return Ok(self.upstream_error(response, request).await);
         }
-        if operation == Operation::ListBuckets
+        if request.operation == Operation::ListBuckets
             && let Some(reserved) = &self.reserved_bucket
         {
-            return Ok(forward::without_bucket(response, reserved, request_id).await);
+            return Ok(forward::without_bucket(response, reserved, request.request_id).await);
         }
-        let reads_object = address.key.is_some() && (parts.method == Method::GET || parts.method == Method::HEAD);
-        if reads_object && response.status().is_success() {
-            match conditional::evaluate(&parts.headers, response.headers()) {
-                conditional::Outcome::Proceed => {}
-                conditional::Outcome::NotModified => {
-                    return Ok(forward::not_modified(response, request_id));
-                }
-                conditional::Outcome::PreconditionFailed(condition) => {
-                    return Err(S3Error::PreconditionFailed { condition });
-                }
+        if request.operation == Operation::DeleteBucket
+            && let Some(bucket) = &request.address.bucket
+            && let Err(error) = self.settings.forget(bucket).await
+        {
+            tracing::warn!(request_id = request.request_id, %error, "settings of a deleted bucket remain");
+        }
+        Ok(forward::response(response, request.request_id))
+    }
+
+    /// The client's query without a presigned URL's credentials.
+    fn upstream_query(&self, request: &S3Request<'_>) -> Vec<(String, String)> {
+        let from_query = !request.parts.headers.contains_key(http::header::AUTHORIZATION);
+        request
+            .query
+            .iter()
+            .filter(|(name, _)| !(from_query && AUTH_QUERY_PARAMETERS.contains(&name.as_str())))
+            .cloned()
+            .collect()
+    }
+
+    /// Sends one request upstream; a failure to get any answer is `503 ServiceUnavailable`.
+    async fn send(&self, request: UpstreamRequest) -> Result<Response<Incoming>, S3Error> {
+        self.upstream
+            .send(request)
+            .await
+            .map_err(|error| self.upstream_failed(error))
+    }
+
+    fn upstream_failed(&self, error: crate::upstream::UpstreamError) -> S3Error {
+        self.metrics.upstream_error();
+        S3Error::ServiceUnavailable {
+            detail: error.to_string(),
+        }
+    }
+
+    /// An upstream error answer, re-rendered with s3kms's request id.
+    async fn upstream_error(&self, response: Response<Incoming>, request: &S3Request<'_>) -> Response<ResponseBody> {
+        let head = request.parts.method == Method::HEAD;
+        rewrite_upstream_error(response, &request.address.resource(), request.request_id, head).await
+    }
+
+    /// ListObjects, ListObjectsV2, ListObjectVersions with plaintext sizes.
+    async fn list_objects(&self, request: &S3Request<'_>) -> Result<Response<ResponseBody>, S3Error> {
+        let response = self
+            .send(UpstreamRequest {
+                method: Method::GET,
+                bucket: request.address.bucket.clone(),
+                key: None,
+                query: self.upstream_query(request),
+                headers: forward::request_headers(&request.parts.headers, false),
+                body: None,
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Ok(self.upstream_error(response, request).await);
+        }
+        let (parts, body) = response.into_parts();
+        let document = http_body_util::Limited::new(body, listing::MAX_DOCUMENT_LEN)
+            .collect()
+            .await
+            .map_err(|error| S3Error::ServiceUnavailable {
+                detail: format!("listing body: {error}"),
+            })?
+            .to_bytes();
+        let rewritten = listing::rewrite_sizes(&document).map_err(|error| S3Error::InternalError {
+            detail: format!("upstream listing: {error}"),
+        })?;
+        let mut response = Response::new(full_body(Bytes::from(rewritten.xml)));
+        *response.status_mut() = parts.status;
+        for (name, value) in &parts.headers {
+            if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
+                response.headers_mut().append(name.clone(), value.clone());
             }
         }
-        Ok(forward::response(response, request_id))
+        forward::clean_response_headers(response.headers_mut());
+        forward::stamp(response.headers_mut(), request.request_id);
+        Ok(response)
+    }
+}
+
+/// The request body and what its verification found.
+pub struct Inbound {
+    /// The verified body, if the request has one.
+    pub body: Option<VerifiedBody>,
+    /// Shared with the body: its first failure, or the client's checksum once verified.
+    pub verdict: Verdict,
+    /// The client's checksum comes in an aws-chunked trailer.
+    pub checksum_in_trailer: bool,
+}
+
+/// Whether a request s3kms has no handler for may go upstream as is: never one that would
+/// store a plaintext object (POST object uploads) or return stored bytes unopened.
+fn forwardable(parts: &Parts, address: &S3Address, query: &[(String, String)]) -> bool {
+    let has = |name: &str| query.iter().any(|(key, _)| key == name);
+    let object_bytes = has("select") || has("torrent");
+    let post_object = parts.method == Method::POST && address.key.is_none() && query.is_empty();
+    !(object_bytes || post_object)
+}
+
+/// Bucket settings failures: the key store is s3kms's own infrastructure.
+pub fn settings_error(error: crate::buckets::SettingsError) -> S3Error {
+    S3Error::ServiceUnavailable {
+        detail: format!("bucket settings: {error}"),
     }
 }
 

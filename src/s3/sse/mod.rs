@@ -15,7 +15,7 @@ pub mod request;
 pub mod response;
 
 pub use context::effective_context;
-pub use envelope::{Envelope, EnvelopeError, Layout};
+pub use envelope::{Envelope, EnvelopeError, Layout, check_metadata_budget};
 pub use request::{RequestedEncryption, requested_encryption};
 pub use response::{Applied, response_headers};
 

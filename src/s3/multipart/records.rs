@@ -1,0 +1,280 @@
+//! What s3kms keeps about uploads in progress, in the key store (DESIGN §6): the upload's
+//! envelope (its wrapped data key and context), one record per part (ETag, plaintext length,
+//! CRC64-NVME, whether it is staged), and the sealed bytes of staged small parts.
+//!
+//! Layout under `uploads/<sha256(upload id)[..16] hex>/`: `upload.json`, `part-NNNNN.json`,
+//! `part-NNNNN.bin`. Every instance sharing the key store continues any upload; nothing about
+//! an upload lives only in memory. Records are deleted at Complete and Abort.
+//!
+//! Upload records never change after creation, so they are cached in memory; part records are
+//! always read from the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::kms::blob::EncryptionContext;
+use crate::kms::store::{CONFLICT_ATTEMPTS, Expect, KeyStore, StoreError, conflict_backoff};
+use crate::s3::S3Error;
+use crate::s3::sse::{Envelope, Layout, SseAlgorithm};
+
+/// Upload records cached at most.
+const MAX_CACHED_UPLOADS: usize = 4096;
+
+/// An upload in progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
+    /// `AES256` or `aws:kms`.
+    pub algorithm: String,
+    /// The KMS key ARN (or the SSE-S3 marker).
+    pub key_arn: String,
+    /// base64 of the wrapped data key.
+    pub wrapped_key: String,
+    /// The client's context pairs, if it sent any.
+    pub client_context: Option<EncryptionContext>,
+    /// S3 Bucket Key semantics.
+    pub bucket_key: bool,
+}
+
+impl UploadRecord {
+    /// The record of an upload of `bucket/key` under `envelope`.
+    pub fn new(bucket: &str, key: &str, envelope: &Envelope) -> UploadRecord {
+        UploadRecord {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            algorithm: envelope.algorithm.as_str().to_owned(),
+            key_arn: envelope.key_arn.clone(),
+            wrapped_key: STANDARD.encode(&envelope.wrapped_key),
+            client_context: envelope.client_context.clone(),
+            bucket_key: envelope.bucket_key,
+        }
+    }
+
+    /// The envelope the completed object carries.
+    pub fn envelope(&self) -> Result<Envelope, S3Error> {
+        let corrupt = || S3Error::InternalError {
+            detail: format!("upload record of {}/{} is corrupt", self.bucket, self.key),
+        };
+        Ok(Envelope {
+            layout: Layout::Multipart,
+            algorithm: SseAlgorithm::parse(&self.algorithm).ok_or_else(corrupt)?,
+            key_arn: self.key_arn.clone(),
+            wrapped_key: STANDARD.decode(&self.wrapped_key).map_err(|_| corrupt())?,
+            client_context: self.client_context.clone(),
+            bucket_key: self.bucket_key,
+        })
+    }
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    /// The part number.
+    pub part_number: u32,
+    /// The ETag the client was given, quoted.
+    pub etag: String,
+    /// Plaintext bytes.
+    pub plaintext_len: u64,
+    /// CRC64-NVME of the plaintext.
+    pub crc64: u64,
+    /// Kept in the key store until Complete (a part under 5 MiB), not uploaded.
+    pub staged: bool,
+    /// When it was uploaded (RFC 3339 / ISO 8601, UTC).
+    pub last_modified: String,
+}
+
+/// The upload records in the key store.
+pub struct Uploads {
+    store: Arc<KeyStore>,
+    cache: Mutex<HashMap<String, Arc<UploadRecord>>>,
+}
+
+impl Uploads {
+    /// Records kept in `store`.
+    pub fn new(store: Arc<KeyStore>) -> Uploads {
+        Uploads {
+            store,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// Records a new upload.
+    pub async fn create(&self, upload_id: &str, record: &UploadRecord) -> Result<(), S3Error> {
+        let bytes = serde_json::to_vec(record).map_err(|e| internal(&e.to_string()))?;
+        self.replace(&upload_path(upload_id), &bytes).await
+    }
+
+    /// The upload `upload_id` of `bucket/key`; `NoSuchUpload` when there is none.
+    pub async fn upload(&self, upload_id: &str, bucket: &str, key: &str) -> Result<Arc<UploadRecord>, S3Error> {
+        let cached = self.cache.lock().ok().and_then(|cache| cache.get(upload_id).cloned());
+        let record = match cached {
+            Some(record) => record,
+            None => {
+                let Some((bytes, _)) = self.store.get(&upload_path(upload_id)).await.map_err(store_error)? else {
+                    return Err(no_such_upload(upload_id));
+                };
+                let record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| internal(&e.to_string()))?;
+                let record = Arc::new(record);
+                if let Ok(mut cache) = self.cache.lock() {
+                    if cache.len() >= MAX_CACHED_UPLOADS {
+                        cache.clear();
+                    }
+                    cache.insert(upload_id.to_owned(), Arc::clone(&record));
+                }
+                record
+            }
+        };
+        if record.bucket != bucket || record.key != key {
+            return Err(no_such_upload(upload_id));
+        }
+        Ok(record)
+    }
+
+    /// Records a part (replacing an earlier upload of the same number), with its staged bytes.
+    pub async fn put_part(&self, upload_id: &str, part: &PartRecord, staged: Option<&[u8]>) -> Result<(), S3Error> {
+        let number = part.part_number;
+        match staged {
+            Some(bytes) => self.replace(&staged_path(upload_id, number), bytes).await?,
+            None => self.remove(&staged_path(upload_id, number)).await?,
+        }
+        let bytes = serde_json::to_vec(part).map_err(|e| internal(&e.to_string()))?;
+        self.replace(&part_path(upload_id, number), &bytes).await
+    }
+
+    /// The record of part `number`, if uploaded.
+    pub async fn part(&self, upload_id: &str, number: u32) -> Result<Option<PartRecord>, S3Error> {
+        let Some((bytes, _)) = self
+            .store
+            .get(&part_path(upload_id, number))
+            .await
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| internal(&e.to_string()))
+    }
+
+    /// Every part record, by part number.
+    pub async fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, S3Error> {
+        let mut parts = Vec::new();
+        for path in self.store.list(&directory(upload_id)).await.map_err(store_error)? {
+            let Some(number) = path
+                .rsplit('/')
+                .next()
+                .and_then(|name| name.strip_prefix("part-"))
+                .and_then(|name| name.strip_suffix(".json"))
+                .and_then(|digits| digits.parse().ok())
+            else {
+                continue;
+            };
+            if let Some(part) = self.part(upload_id, number).await? {
+                parts.push(part);
+            }
+        }
+        parts.sort_by_key(|part| part.part_number);
+        Ok(parts)
+    }
+
+    /// The sealed bytes of a staged part.
+    pub async fn staged(&self, upload_id: &str, number: u32) -> Result<Vec<u8>, S3Error> {
+        match self
+            .store
+            .get(&staged_path(upload_id, number))
+            .await
+            .map_err(store_error)?
+        {
+            Some((bytes, _)) => Ok(bytes),
+            None => Err(internal(&format!(
+                "staged part {number} of upload {upload_id} is missing"
+            ))),
+        }
+    }
+
+    /// Forgets an upload (Complete, Abort); best effort on every record.
+    pub async fn forget(&self, upload_id: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(upload_id);
+        }
+        let paths = self.store.list(&directory(upload_id)).await.unwrap_or_default();
+        for path in paths.iter().filter(|p| !p.ends_with("upload.json")) {
+            if let Err(error) = self.remove(path).await {
+                tracing::warn!(%error, path, "upload record not removed");
+            }
+        }
+        if let Err(error) = self.remove(&upload_path(upload_id)).await {
+            tracing::warn!(%error, "upload record not removed");
+        }
+    }
+
+    async fn replace(&self, path: &str, bytes: &[u8]) -> Result<(), S3Error> {
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let expect = match self.store.get(path).await.map_err(store_error)? {
+                Some((_, version)) => Expect::Version(version),
+                None => Expect::Absent,
+            };
+            match self.store.put(path, bytes, expect).await {
+                Err(StoreError::Conflict(_)) => conflict_backoff(attempt).await,
+                result => return result.map(|_| ()).map_err(store_error),
+            }
+        }
+        Err(store_error(StoreError::Conflict(path.to_owned())))
+    }
+
+    async fn remove(&self, path: &str) -> Result<(), S3Error> {
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let Some((_, version)) = self.store.get(path).await.map_err(store_error)? else {
+                return Ok(());
+            };
+            match self.store.delete(path, &version).await {
+                Err(StoreError::Conflict(_)) => conflict_backoff(attempt).await,
+                result => return result.map_err(store_error),
+            }
+        }
+        Err(store_error(StoreError::Conflict(path.to_owned())))
+    }
+}
+
+/// AWS's error for an unknown upload id.
+pub fn no_such_upload(upload_id: &str) -> S3Error {
+    S3Error::NoSuchUpload {
+        upload_id: upload_id.to_owned(),
+    }
+}
+
+fn directory(upload_id: &str) -> String {
+    format!("uploads/{}", hex::encode(&Sha256::digest(upload_id.as_bytes())[..16]))
+}
+
+fn upload_path(upload_id: &str) -> String {
+    format!("{}/upload.json", directory(upload_id))
+}
+
+fn part_path(upload_id: &str, number: u32) -> String {
+    format!("{}/part-{number:05}.json", directory(upload_id))
+}
+
+fn staged_path(upload_id: &str, number: u32) -> String {
+    format!("{}/part-{number:05}.bin", directory(upload_id))
+}
+
+fn store_error(error: StoreError) -> S3Error {
+    S3Error::ServiceUnavailable {
+        detail: format!("upload records: {error}"),
+    }
+}
+
+fn internal(detail: &str) -> S3Error {
+    S3Error::InternalError {
+        detail: detail.to_owned(),
+    }
+}
