@@ -140,6 +140,21 @@ pub enum S3Error {
         /// What is wrong.
         message: String,
     },
+    /// A configuration document (PutBucketEncryption) that is not AWS's schema.
+    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    MalformedXml,
+    /// A bucket policy refused by PutBucketPolicy, with AWS's reason.
+    #[error("{message}")]
+    MalformedPolicy {
+        /// AWS's text (e.g. "Policy has invalid resource").
+        message: String,
+    },
+    /// GetBucketPolicy on a bucket without a policy.
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy {
+        /// The bucket, reported as AWS does in `BucketName`.
+        bucket_name: String,
+    },
     /// The upstream store could not be reached or failed mid-request.
     #[error("The service is unavailable. Please retry.")]
     ServiceUnavailable {
@@ -177,6 +192,9 @@ impl S3Error {
             S3Error::MetadataTooLarge { .. } => "MetadataTooLarge",
             S3Error::MalformedBody { .. } => "IncompleteBody",
             S3Error::NotImplemented { .. } => "NotImplemented",
+            S3Error::MalformedXml => "MalformedXML",
+            S3Error::MalformedPolicy { .. } => "MalformedPolicy",
+            S3Error::NoSuchBucketPolicy { .. } => "NoSuchBucketPolicy",
             S3Error::ServiceUnavailable { .. } => "ServiceUnavailable",
             S3Error::InternalError { .. } => "InternalError",
         }
@@ -201,7 +219,10 @@ impl S3Error {
             | S3Error::InvalidRequest { .. }
             | S3Error::InvalidArgument { .. }
             | S3Error::MetadataTooLarge { .. }
-            | S3Error::MalformedBody { .. } => StatusCode::BAD_REQUEST,
+            | S3Error::MalformedBody { .. }
+            | S3Error::MalformedXml
+            | S3Error::MalformedPolicy { .. } => StatusCode::BAD_REQUEST,
+            S3Error::NoSuchBucketPolicy { .. } => StatusCode::NOT_FOUND,
             S3Error::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             S3Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             S3Error::NotImplemented { .. } => StatusCode::NOT_IMPLEMENTED,
@@ -257,6 +278,7 @@ impl S3Error {
             S3Error::InvalidArgument { name, value, .. } => {
                 vec![("ArgumentName", name.clone()), ("ArgumentValue", value.clone())]
             }
+            S3Error::NoSuchBucketPolicy { bucket_name } => vec![("BucketName", bucket_name.clone())],
             S3Error::MetadataTooLarge { size, max_size_allowed } => {
                 vec![
                     ("Size", size.to_string()),
@@ -353,6 +375,36 @@ mod tests {
             "<Message>Your metadata headers exceed the maximum allowed metadata size</Message>\
              <Size>2049</Size><MaxSizeAllowed>2048</MaxSizeAllowed>"
         ));
+    }
+
+    #[test]
+    fn bucket_setting_errors_have_aws_codes_and_statuses() {
+        let missing = S3Error::NoSuchBucketPolicy {
+            bucket_name: "b".into(),
+        };
+        assert_eq!(
+            (missing.code(), missing.status()),
+            ("NoSuchBucketPolicy", StatusCode::NOT_FOUND)
+        );
+        assert!(missing.to_xml("/b", "r").contains(
+            "<Code>NoSuchBucketPolicy</Code><Message>The bucket policy does not exist</Message>\
+             <BucketName>b</BucketName>"
+        ));
+        let xml = S3Error::MalformedXml;
+        assert_eq!((xml.code(), xml.status()), ("MalformedXML", StatusCode::BAD_REQUEST));
+        let policy = S3Error::MalformedPolicy {
+            message: "Policy has invalid resource".into(),
+        };
+        assert_eq!(
+            (policy.code(), policy.status()),
+            ("MalformedPolicy", StatusCode::BAD_REQUEST)
+        );
+        assert!(
+            policy
+                .to_xml("/b", "r")
+                .contains("<Message>Policy has invalid resource</Message>")
+        );
+        assert_eq!(policy.fault(), Fault::Client);
     }
 
     #[test]
