@@ -7,8 +7,10 @@
 //! Does not: parse signatures (`sigv4`), decide permissions (later: `policy`), or talk HTTP to
 //! the store itself (`upstream`).
 
+pub mod access;
 pub mod auth;
 mod body;
+pub mod bucket_config;
 mod conditional;
 pub mod error;
 mod forward;
