@@ -204,6 +204,18 @@ pub enum S3Error {
     /// plaintext passthrough (s3kms's own error: AWS has no such state).
     #[error("The object was not written through s3kms and this bucket does not serve plaintext objects")]
     UnencryptedObject,
+    /// A bucket policy refused by PutBucketPolicy, with AWS's reason.
+    #[error("{message}")]
+    MalformedPolicy {
+        /// AWS's text (e.g. "Policy has invalid resource").
+        message: String,
+    },
+    /// GetBucketPolicy on a bucket without a policy.
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy {
+        /// The bucket, reported as AWS does in `BucketName`.
+        bucket_name: String,
+    },
     /// The upstream store could not be reached or failed mid-request.
     #[error("The service is unavailable. Please retry.")]
     ServiceUnavailable {
@@ -251,6 +263,8 @@ impl S3Error {
             S3Error::EntityTooSmall { .. } => "EntityTooSmall",
             S3Error::MalformedXml => "MalformedXML",
             S3Error::UnencryptedObject => "InvalidObjectState",
+            S3Error::MalformedPolicy { .. } => "MalformedPolicy",
+            S3Error::NoSuchBucketPolicy { .. } => "NoSuchBucketPolicy",
             S3Error::ServiceUnavailable { .. } => "ServiceUnavailable",
             S3Error::InternalError { .. } => "InternalError",
         }
@@ -280,9 +294,12 @@ impl S3Error {
             | S3Error::InvalidPart { .. }
             | S3Error::InvalidPartOrder
             | S3Error::EntityTooSmall { .. }
-            | S3Error::MalformedXml => StatusCode::BAD_REQUEST,
+            | S3Error::MalformedXml
+            | S3Error::MalformedPolicy { .. } => StatusCode::BAD_REQUEST,
             S3Error::InvalidRange { .. } | S3Error::InvalidPartNumber { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            S3Error::NoSuchUpload { .. } | S3Error::NoSuchKey => StatusCode::NOT_FOUND,
+            S3Error::NoSuchUpload { .. } | S3Error::NoSuchKey | S3Error::NoSuchBucketPolicy { .. } => {
+                StatusCode::NOT_FOUND
+            }
             S3Error::UnencryptedObject => StatusCode::FORBIDDEN,
             S3Error::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             S3Error::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -339,6 +356,7 @@ impl S3Error {
             S3Error::InvalidArgument { name, value, .. } => {
                 vec![("ArgumentName", name.clone()), ("ArgumentValue", value.clone())]
             }
+            S3Error::NoSuchBucketPolicy { bucket_name } => vec![("BucketName", bucket_name.clone())],
             S3Error::MetadataTooLarge { size, max_size_allowed } => {
                 vec![
                     ("Size", size.to_string()),
@@ -460,6 +478,36 @@ mod tests {
             "<Message>Your metadata headers exceed the maximum allowed metadata size</Message>\
              <Size>2049</Size><MaxSizeAllowed>2048</MaxSizeAllowed>"
         ));
+    }
+
+    #[test]
+    fn bucket_setting_errors_have_aws_codes_and_statuses() {
+        let missing = S3Error::NoSuchBucketPolicy {
+            bucket_name: "b".into(),
+        };
+        assert_eq!(
+            (missing.code(), missing.status()),
+            ("NoSuchBucketPolicy", StatusCode::NOT_FOUND)
+        );
+        assert!(missing.to_xml("/b", "r").contains(
+            "<Code>NoSuchBucketPolicy</Code><Message>The bucket policy does not exist</Message>\
+             <BucketName>b</BucketName>"
+        ));
+        let xml = S3Error::MalformedXml;
+        assert_eq!((xml.code(), xml.status()), ("MalformedXML", StatusCode::BAD_REQUEST));
+        let policy = S3Error::MalformedPolicy {
+            message: "Policy has invalid resource".into(),
+        };
+        assert_eq!(
+            (policy.code(), policy.status()),
+            ("MalformedPolicy", StatusCode::BAD_REQUEST)
+        );
+        assert!(
+            policy
+                .to_xml("/b", "r")
+                .contains("<Message>Policy has invalid resource</Message>")
+        );
+        assert_eq!(policy.fault(), Fault::Client);
     }
 
     #[test]

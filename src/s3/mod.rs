@@ -7,9 +7,11 @@
 //! Does not: parse signatures (`sigv4`), decide permissions (later: `policy`), or talk HTTP to
 //! the store itself (`upstream`).
 
+pub mod access;
 mod attributes;
 pub mod auth;
 mod body;
+pub mod bucket_config;
 mod conditional;
 mod copy;
 pub mod encryption;
@@ -249,6 +251,32 @@ impl S3Api {
         };
         let requested = sse::requested_encryption(operation, &parts.headers)?;
         sse::envelope::refuse_reserved(&parts.headers)?;
+        let encryption = match operation {
+            Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload => {
+                Some(self.encryption_for_write(&request, requested).await?)
+            }
+            _ => None,
+        };
+        let key_arn = match &encryption {
+            Some(encryption) => encryption.policy_key_arn(&self.kms).await,
+            None => None,
+        };
+        let access_request = access::AccessRequest {
+            user: &authenticated.user,
+            operation,
+            method: &parts.method,
+            address,
+            query,
+            headers: &parts.headers,
+            secure_transport: secure,
+            effective_encryption: encryption.as_ref().map(|encryption| access::EffectiveEncryption {
+                algorithm: encryption.algorithm,
+                key_arn: key_arn.as_deref(),
+            }),
+        };
+        if operation != Operation::DeleteObjects {
+            access::check(&self.settings, &access_request).await?;
+        }
         let checksum_in_trailer = matches!(authenticated.payload, Payload::Chunked(_));
         let verdict = Verdict::default();
         let body = inbound_body(parts, body, authenticated.payload, verdict.clone())?;
@@ -257,29 +285,121 @@ impl S3Api {
             verdict,
             checksum_in_trailer,
         };
+        if bucket_config::is_bucket_setting(operation) {
+            return self.bucket_setting(&request, inbound).await;
+        }
+        if operation == Operation::DeleteObjects {
+            return self.delete_objects(&request, &access_request, inbound).await;
+        }
         use Operation::*;
-        match operation {
-            PutObject | CopyObject | CreateMultipartUpload => {
-                let encryption = self.encryption_for_write(&request, requested).await?;
-                match operation {
-                    PutObject => put::put_object(self, &request, inbound, &encryption).await,
-                    CopyObject => copy::copy_object(self, &request, &encryption).await,
-                    _ => multipart::create(self, &request, &encryption).await,
-                }
-            }
-            GetObject | HeadObject => get::get_object(self, &request).await,
-            UploadPart => multipart::upload_part(self, &request, inbound).await,
-            UploadPartCopy => multipart::upload_part_copy(self, &request).await,
-            CompleteMultipartUpload => multipart::complete(self, &request, inbound).await,
-            AbortMultipartUpload => multipart::abort(self, &request).await,
-            ListParts => multipart::list_parts(self, &request).await,
-            ListObjects | ListObjectsV2 | ListObjectVersions => self.list_objects(&request).await,
-            GetObjectAttributes => get::object_attributes(self, &request).await,
-            Other if !forwardable(parts, address, query) => Err(S3Error::NotImplemented {
+        match (operation, encryption) {
+            (PutObject, Some(encryption)) => put::put_object(self, &request, inbound, &encryption).await,
+            (CopyObject, Some(encryption)) => copy::copy_object(self, &request, &encryption).await,
+            (CreateMultipartUpload, Some(encryption)) => multipart::create(self, &request, &encryption).await,
+            (GetObject | HeadObject, _) => get::get_object(self, &request).await,
+            (UploadPart, _) => multipart::upload_part(self, &request, inbound).await,
+            (UploadPartCopy, _) => multipart::upload_part_copy(self, &request).await,
+            (CompleteMultipartUpload, _) => multipart::complete(self, &request, inbound).await,
+            (AbortMultipartUpload, _) => multipart::abort(self, &request).await,
+            (ListParts, _) => multipart::list_parts(self, &request).await,
+            (ListObjects | ListObjectsV2 | ListObjectVersions, _) => self.list_objects(&request).await,
+            (GetObjectAttributes, _) => get::object_attributes(self, &request).await,
+            (Other, _) if !forwardable(parts, address, query) => Err(S3Error::NotImplemented {
                 message: "This request would store or return object bytes that s3kms does not encrypt.".to_owned(),
             }),
             _ => self.forward(&request, inbound).await,
         }
+    }
+
+    /// Put/Get/Delete BucketEncryption and BucketPolicy: answered from the bucket settings,
+    /// never forwarded, once the bucket is known to exist upstream.
+    async fn bucket_setting(
+        &self,
+        request: &S3Request<'_>,
+        inbound: Inbound,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let bucket = request.bucket()?;
+        let exists = self
+            .send(UpstreamRequest {
+                method: Method::HEAD,
+                bucket: Some(bucket.to_owned()),
+                key: None,
+                query: Vec::new(),
+                headers: HeaderMap::new(),
+                body: None,
+            })
+            .await?;
+        if !exists.status().is_success() {
+            return Ok(self.upstream_error(exists, request).await);
+        }
+        let body = match inbound.body {
+            Some(body) if body.length() > bucket_config::MAX_BODY_BYTES as u64 => {
+                return Err(bucket_config::body_too_large(request.operation));
+            }
+            Some(body) => {
+                let verdict = inbound.verdict;
+                body.collect()
+                    .await
+                    .map_err(|_| verdict.failure().unwrap_or(S3Error::IncompleteBody))?
+                    .to_bytes()
+            }
+            None => Bytes::new(),
+        };
+        bucket_config::handle(&self.settings, request.operation, bucket, body, request.request_id).await
+    }
+
+    /// DeleteObjects: every named key must be deletable by the caller (`s3:DeleteObject`), or
+    /// the request is refused as a whole (AWS would report per key; s3kms fails closed).
+    async fn delete_objects(
+        &self,
+        request: &S3Request<'_>,
+        access_request: &access::AccessRequest<'_>,
+        inbound: Inbound,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        const MAX_DELETE_DOCUMENT: u64 = 2 << 20;
+        let Some(body) = inbound.body else {
+            return Err(S3Error::MalformedXml);
+        };
+        if body.length() > MAX_DELETE_DOCUMENT {
+            return Err(S3Error::MalformedXml);
+        }
+        let verdict = inbound.verdict;
+        let document = body
+            .collect()
+            .await
+            .map_err(|_| verdict.failure().unwrap_or(S3Error::IncompleteBody))?
+            .to_bytes();
+        let parsed = crate::xml::Document::parse(&document).map_err(|_| S3Error::MalformedXml)?;
+        let versioned = parsed.count("Object/VersionId") > 0;
+        let objects: Vec<access::ObjectName<'_>> = parsed
+            .all("Object/Key")
+            .into_iter()
+            .map(|key| access::ObjectName {
+                key,
+                version_id: versioned.then_some("*"),
+            })
+            .collect();
+        for decision in access::check_each_key(&self.settings, access_request, &objects).await? {
+            decision?;
+        }
+        let length = document.len() as u64;
+        let upstream_body: UpstreamBody = http_body_util::Full::new(document)
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = self
+            .send(UpstreamRequest {
+                method: Method::POST,
+                bucket: request.address.bucket.clone(),
+                key: None,
+                query: self.upstream_query(request),
+                headers: forward::request_headers(&request.parts.headers, inbound.checksum_in_trailer),
+                body: Some((upstream_body, length)),
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Ok(self.upstream_error(response, request).await);
+        }
+        Ok(forward::response(response, request.request_id))
     }
 
     /// The encryption a write applies: its SSE headers over the bucket's default.

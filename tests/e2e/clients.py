@@ -175,6 +175,9 @@ class S3cmd:
             f"--host-bucket={host}",
             "--no-ssl",
             f"--region={self.region}",
+            # s3kms ETags are not MD5s of the plaintext (as AWS's SSE-KMS ETags); s3cmd accepts
+            # that for SSE-KMS uploads, which is what s3kms is for.
+            "--server-side-encryption-kms-id=alias/aws/s3",
             *arguments,
         ]
         env = {**environment_without_aws(), "HOME": str(self.workdir)}
@@ -203,6 +206,9 @@ class Rclone:
             "RCLONE_CONFIG_T_SECRET_ACCESS_KEY": self.credentials.secret_access_key,
             "RCLONE_CONFIG_T_REGION": self.region,
             "RCLONE_CONFIG_T_FORCE_PATH_STYLE": "true",
+            # SSE-KMS: rclone then keeps its MD5 in metadata instead of trusting the ETag,
+            # which s3kms (like AWS for SSE-KMS) does not make an MD5 of the plaintext.
+            "RCLONE_CONFIG_T_SERVER_SIDE_ENCRYPTION": "aws:kms",
         }
         command = [tool("rclone"), "--retries", "1", "--low-level-retries", "1", *arguments]
         result = run(command, env=env, cwd=self.workdir)

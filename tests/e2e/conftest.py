@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 pytest.register_assert_rewrite("s3_expect", "clients")
 
 from clients import AwsCli, Rclone, S3cmd, boto3_client, require_request_id, tool
-from servers import S3kms, SeaweedFS, ServerCredentials, ServerExitedEarly, log_tail, s3kms_config_toml
+from servers import S3kms, SeaweedFS, ServerCredentials, ServerExitedEarly, log_tail, s3kms_config_toml, S3_ONLY_POLICY
 from sigv4_raw import Credentials, RawS3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -218,7 +218,7 @@ def start_s3kms(workdir: Path, upstream: SeaweedFS | None) -> S3kms:
     config_path.write_text(
         s3kms_config_toml(
             data_dir=workdir / "data",
-            users=[ServerCredentials(name, c.access_key_id, c.secret_access_key) for name, c in USERS.items()],
+            users=[ServerCredentials(name, c.access_key_id, c.secret_access_key, S3_ONLY_POLICY) for name, c in USERS.items()],
             account_id=ACCOUNT_ID,
             region=REGION,
             upstream=None if upstream is None else (upstream.endpoint, ServerCredentials(

@@ -92,6 +92,9 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float
 
 # An identity policy that allows everything (the README's demo user has it).
 ALLOW_ALL_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+# Every S3 action and nothing of the KMS: what the shared suites' users get, so that KMS tests
+# still see users whose KMS permissions come only from key policies and grants.
+S3_ONLY_POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
 
 
 @dataclass

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import ACCOUNT_ID, REGION, USERS, require_s3kms_binary
-from servers import S3kms, ServerCredentials, s3kms_config_toml
+from servers import S3kms, ServerCredentials, s3kms_config_toml, S3_ONLY_POLICY
 
 pytestmark = pytest.mark.proxy_only
 
@@ -19,7 +19,7 @@ def limited(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("limits")
     config = s3kms_config_toml(
         data_dir=workdir / "data",
-        users=[ServerCredentials(name, c.access_key_id, c.secret_access_key) for name, c in USERS.items()],
+        users=[ServerCredentials(name, c.access_key_id, c.secret_access_key, S3_ONLY_POLICY) for name, c in USERS.items()],
         account_id=ACCOUNT_ID,
         region=REGION,
         upstream=None,

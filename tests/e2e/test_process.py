@@ -8,7 +8,7 @@ import pytest
 
 from clients import boto3_client
 from conftest import ACCOUNT_ID, REGION, USERS, require_s3kms_binary, start_s3kms
-from servers import LISTENING_LINE, ServerCredentials, s3kms_config_toml
+from servers import LISTENING_LINE, ServerCredentials, s3kms_config_toml, S3_ONLY_POLICY
 
 pytestmark = pytest.mark.proxy_only
 
@@ -29,7 +29,7 @@ def run_with_config(tmp_path, text: str) -> subprocess.CompletedProcess:
 def valid_config(tmp_path) -> str:
     return s3kms_config_toml(
         data_dir=tmp_path / "data",
-        users=[ServerCredentials(name, c.access_key_id, c.secret_access_key) for name, c in USERS.items()],
+        users=[ServerCredentials(name, c.access_key_id, c.secret_access_key, S3_ONLY_POLICY) for name, c in USERS.items()],
         account_id=ACCOUNT_ID,
         region=REGION,
         upstream=None,

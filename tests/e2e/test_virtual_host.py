@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ACCOUNT_ID, REGION, USERS, require_s3kms_binary
-from servers import S3kms, ServerCredentials, s3kms_config_toml
+from servers import S3kms, ServerCredentials, s3kms_config_toml, S3_ONLY_POLICY
 from sigv4_raw import RawS3
 
 DOMAIN = "s3.example.test"
@@ -22,7 +22,7 @@ def proxy(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("virtual-host")
     config = f'domain = "{DOMAIN}"\n' + s3kms_config_toml(
         data_dir=workdir / "data",
-        users=[ServerCredentials(name, c.access_key_id, c.secret_access_key) for name, c in USERS.items()],
+        users=[ServerCredentials(name, c.access_key_id, c.secret_access_key, S3_ONLY_POLICY) for name, c in USERS.items()],
         account_id=ACCOUNT_ID,
         region=REGION,
         upstream=None,
