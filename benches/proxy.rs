@@ -197,7 +197,7 @@ async fn start_upstream(dir: &std::path::Path) -> std::net::SocketAddr {
 /// The proxy in front of the in-process upstream.
 fn start_proxy(dir: &std::path::Path, upstream: std::net::SocketAddr) -> RunningServer {
     let config = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[users]]\nname = \"bench\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET}\"\n[upstream]\nendpoint = \"http://{upstream}\"\naccess_key_id = \"{UPSTREAM_KEY}\"\nsecret_access_key = \"{UPSTREAM_SECRET}\"\n",
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[users]]\nname = \"bench\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET}\"\npolicy = '{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": \"s3:*\", \"Resource\": \"*\"}}]}}'\n[upstream]\nendpoint = \"http://{upstream}\"\naccess_key_id = \"{UPSTREAM_KEY}\"\nsecret_access_key = \"{UPSTREAM_SECRET}\"\n",
         dir.join("proxy-data").display()
     );
     RunningServer::start(dir, &config)
