@@ -4,7 +4,8 @@
 //! Run: `cargo bench --bench proxy` (all sizes), or `cargo bench --bench proxy -- 1MiB 256MiB`
 //! for a subset (sizes: 1KiB, 1MiB, 256MiB, 2GiB).
 //!
-//! Set-up: an s3s-fs store runs inside this process on a temporary directory (the upstream);
+//! Set-up: s3kms's embedded store runs inside this process on a temporary directory (the
+//! upstream, as in the default deployment);
 //! the real `s3kms` binary runs as a child process in front of it. The client is a plain
 //! hyper client that signs with `UNSIGNED-PAYLOAD`, so neither path pays for payload hashing
 //! on the client side. "direct" sends the same requests straight to the store. The proxy's
@@ -31,8 +32,6 @@ use support::RunningServer;
 
 const ACCESS_KEY: &str = "AKIABENCH0000000";
 const SECRET: &str = "bench-secret-0123456789";
-const UPSTREAM_KEY: &str = "upstreamak";
-const UPSTREAM_SECRET: &str = "upstream-secret-0123456789";
 const FRAME: usize = 1 << 20;
 
 fn main() {
@@ -40,15 +39,20 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
         let dir = tempfile::tempdir().expect("tempdir");
-        let upstream = start_upstream(dir.path()).await;
-        let proxy = start_proxy(dir.path(), upstream);
+        let store = s3kms::upstream::embedded::start(&dir.path().join("store"), "us-east-1")
+            .await
+            .expect("embedded store");
+        let upstream = store.addr;
+        let upstream_key = store.upstream.access_key_id.clone();
+        let upstream_secret = store.upstream.secret_access_key.expose().to_owned();
+        let proxy = start_proxy(dir.path(), upstream, &upstream_key, &upstream_secret);
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         let signer = Signer::new(ACCESS_KEY, SecretKey::new(SECRET), "us-east-1", "s3");
-        let upstream_signer = Signer::new(UPSTREAM_KEY, SecretKey::new(UPSTREAM_SECRET), "us-east-1", "s3");
+        let upstream_signer = Signer::new(&upstream_key, SecretKey::new(upstream_secret.clone()), "us-east-1", "s3");
         let direct = Target { client: client.clone(), authority: upstream.to_string(), signer: upstream_signer };
         let proxied = Target { client, authority: proxy.authority.clone(), signer };
         direct.send(Method::PUT, "/bench", 0).await;
-        println!("s3kms proxy bench: proxy pid {}, upstream s3s-fs at {upstream}", proxy.child.id());
+        println!("s3kms proxy bench: proxy pid {}, upstream: s3kms's embedded store at {upstream}", proxy.child.id());
         println!("idle proxy RSS: {:.1} MiB", rss_kib(proxy.child.id()) as f64 / 1024.0);
         println!("| size | op | path | requests | wall MB/s | median ms | proxy CPU s | GB per proxy CPU-s | proxy peak RSS MiB |");
         println!("|---|---|---|---|---|---|---|---|---|");
@@ -56,7 +60,7 @@ fn main() {
             let count = if *size <= 1 << 20 { 200 } else { 1 };
             for op in [Method::PUT, Method::GET] {
                 for (path, target) in [("direct", &direct), ("s3kms", &proxied)] {
-                    let row = measure(target, &op, *size, count, proxy.child.id()).await;
+                    let row = measure(target, path, &op, *size, count, proxy.child.id()).await;
                     println!(
                         "| {label} | {op} | {path} | {count} | {:.1} | {:.2} | {:.3} | {} | {} |",
                         row.megabytes_per_second,
@@ -80,8 +84,9 @@ struct Row {
     peak_rss_kib: u64,
 }
 
-async fn measure(target: &Target, op: &Method, size: u64, count: usize, pid: u32) -> Row {
-    let key = format!("/bench/object-{size}");
+async fn measure(target: &Target, path: &str, op: &Method, size: u64, count: usize, pid: u32) -> Row {
+    // Each path has its own objects: the direct path stores plaintext, s3kms stores ciphertext.
+    let key = format!("/bench/{path}-object-{size}");
     let sampler = RssSampler::start(pid);
     let cpu_before = cpu_seconds(pid);
     let mut latencies = Vec::with_capacity(count);
@@ -172,32 +177,9 @@ fn generated_body(size: u64) -> UpstreamBody {
     StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
 }
 
-async fn start_upstream(dir: &std::path::Path) -> std::net::SocketAddr {
-    let root = dir.join("store");
-    std::fs::create_dir_all(&root).expect("store dir");
-    let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs");
-    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(UPSTREAM_KEY, UPSTREAM_SECRET));
-    let service = builder.build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        while let Ok((socket, _)) = listener.accept().await {
-            let _ = socket.set_nodelay(true);
-            let connection = server
-                .serve_connection(TokioIo::new(socket), service.clone())
-                .into_owned();
-            tokio::spawn(connection);
-        }
-    });
-    address
-}
-
-/// The proxy in front of the in-process upstream.
-fn start_proxy(dir: &std::path::Path, upstream: std::net::SocketAddr) -> RunningServer {
+fn start_proxy(dir: &std::path::Path, upstream: std::net::SocketAddr, key: &str, secret: &str) -> RunningServer {
     let config = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[users]]\nname = \"bench\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET}\"\npolicy = '{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": \"s3:*\", \"Resource\": \"*\"}}]}}'\n[upstream]\nendpoint = \"http://{upstream}\"\naccess_key_id = \"{UPSTREAM_KEY}\"\nsecret_access_key = \"{UPSTREAM_SECRET}\"\n",
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[users]]\nname = \"bench\"\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET}\"\npolicy = '{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": \"s3:*\", \"Resource\": \"*\"}}]}}'\n[upstream]\nendpoint = \"http://{upstream}\"\naccess_key_id = \"{key}\"\nsecret_access_key = \"{secret}\"\n",
         dir.join("proxy-data").display()
     );
     RunningServer::start(dir, &config)

@@ -30,6 +30,8 @@ pub struct Authenticated {
     pub user: Arc<User>,
     /// What the body must prove.
     pub payload: Payload,
+    /// Signed with Signature Version 2 (a SigV2 presigned URL), which SSE-KMS refuses.
+    pub signature_v2: bool,
 }
 
 /// How the body is covered.
@@ -136,7 +138,11 @@ fn verify_header(
         PayloadHash::Sha256(digest) => Payload::Sha256(digest),
         streaming => Payload::Chunked(chunked_mode(streaming, seed, request.headers)?),
     };
-    Ok(Authenticated { user, payload })
+    Ok(Authenticated {
+        user,
+        payload,
+        signature_v2: false,
+    })
 }
 
 fn verify_presigned_v4(
@@ -176,7 +182,11 @@ fn verify_presigned_v4(
         PayloadHash::Sha256(digest) => Payload::Sha256(digest),
         _ => Payload::Unsigned,
     };
-    Ok(Authenticated { user, payload })
+    Ok(Authenticated {
+        user,
+        payload,
+        signature_v2: false,
+    })
 }
 
 fn verify_presigned_v2(
@@ -217,6 +227,7 @@ fn verify_presigned_v2(
     Ok(Authenticated {
         user,
         payload: Payload::Unsigned,
+        signature_v2: true,
     })
 }
 

@@ -19,11 +19,15 @@ use hyper::body::Incoming;
 
 use super::conditional::{self, Outcome};
 use super::layout::{self, StoredObject, load_layout, ranged_request, read_range};
-use super::sse::{Layout, response_headers};
-use super::stream::{OpeningBody, Primed, StreamRead};
+use super::sse::{Layout, SseAlgorithm, response_headers};
+use super::stream::{OpeningBody, Primed, StreamRead, wire_algorithm};
 use super::{S3Api, S3Error, S3Request, encryption, forward, full_body};
+use crate::checksum::ChecksumAlgorithm;
 use crate::crypto::Key256;
-use crate::format::{ByteRangeSpec, MultipartLayout, PlaintextRange, RangePlan, StreamKind, stored_len};
+use crate::format::{
+    ByteRangeSpec, FormatError, MultipartLayout, PlaintextRange, RangePlan, StreamDecryptor, StreamKind, Trailer,
+    crc64_combine, stored_len,
+};
 use crate::http::ResponseBody;
 use crate::upstream::{BoxError, UpstreamRequest};
 
@@ -66,9 +70,18 @@ pub async fn get_object(api: &S3Api, request: &S3Request<'_>) -> Result<Response
         &encryption::applied(&envelope, None),
     ));
     headers.insert(http::header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    let opens_data = !head || (matches!(selection, Selection::Part(_)) && envelope.layout == Layout::Multipart);
+    let checksum_mode = request
+        .parts
+        .headers
+        .get("x-amz-checksum-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"ENABLED"));
+    let opens_data =
+        !head || checksum_mode || (matches!(selection, Selection::Part(_)) && envelope.layout == Layout::Multipart);
     if !opens_data {
         return respond_head(request, selection, plaintext_len, headers);
+    }
+    if envelope.algorithm == SseAlgorithm::AwsKms {
+        request.require_sigv4_for_kms()?;
     }
     let data_key = encryption::unwrap(&api.kms, &request.caller(), &envelope, bucket, key).await?;
     let reader = Reader {
@@ -78,6 +91,12 @@ pub async fn get_object(api: &S3Api, request: &S3Request<'_>) -> Result<Response
         object: &object,
         data_key: &data_key,
     };
+    if checksum_mode && matches!(selection, Selection::Whole) {
+        headers.extend(reader.stored_checksum(envelope.layout, plaintext_len).await?);
+    }
+    if head && !matches!(selection, Selection::Part(_)) {
+        return respond_head(request, selection, plaintext_len, headers);
+    }
     let read = match envelope.layout {
         Layout::Single => {
             reader
@@ -124,7 +143,7 @@ fn object_request(request: &S3Request<'_>, method: Method) -> UpstreamRequest {
     let query = request
         .query
         .iter()
-        .filter(|(name, _)| name == "versionId")
+        .filter(|(name, _)| name == "versionId" || name.starts_with("response-"))
         .cloned()
         .collect();
     UpstreamRequest {
@@ -296,6 +315,80 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// `x-amz-checksum-*` of the whole object: the client's checksum from the trailer of a
+    /// single stream, else (and for multipart objects) the CRC64-NVME s3kms computed.
+    async fn stored_checksum(
+        &self,
+        layout: Layout,
+        plaintext_len: u64,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, S3Error> {
+        use base64::Engine;
+        let (algorithm, digest) = match layout {
+            Layout::Single => {
+                let trailer = self.single_trailer(plaintext_len).await?;
+                match trailer.client_checksum {
+                    Some(checksum) => (wire_algorithm(checksum.algorithm()), checksum.digest().to_vec()),
+                    None => (ChecksumAlgorithm::Crc64Nvme, trailer.crc64.to_be_bytes().to_vec()),
+                }
+            }
+            Layout::Multipart => {
+                let layout = load_layout(self.api, self.bucket, self.key, self.object, self.data_key).await?;
+                let mut parts = layout.parts().iter();
+                let first = parts.next().map_or(0, |part| part.crc64);
+                let crc = parts.fold(first, |crc, part| crc64_combine(crc, part.crc64, part.plaintext_len));
+                (ChecksumAlgorithm::Crc64Nvme, crc.to_be_bytes().to_vec())
+            }
+        };
+        let value = base64::engine::general_purpose::STANDARD.encode(digest);
+        let mut headers = Vec::new();
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.push((HeaderName::from_static(algorithm.header_name()), value));
+            headers.push((
+                HeaderName::from_static("x-amz-checksum-type"),
+                HeaderValue::from_static("FULL_OBJECT"),
+            ));
+        }
+        Ok(headers)
+    }
+
+    /// The authenticated trailer of a single-stream object: its last segment and trailer (and
+    /// header) read and opened.
+    async fn single_trailer(&self, plaintext_len: u64) -> Result<Trailer, S3Error> {
+        let corrupt = |error: FormatError| S3Error::InternalError {
+            detail: format!(
+                "stored object {}/{} failed authentication: {error}",
+                self.bucket, self.key
+            ),
+        };
+        let stored = self.object.stored_len;
+        let trailer = match PlaintextRange::new(plaintext_len.saturating_sub(1), plaintext_len.saturating_sub(1)) {
+            Some(last) if plaintext_len > 0 => {
+                let plan = RangePlan::new(plaintext_len, last).map_err(|_| S3Error::InternalError {
+                    detail: "the last byte does not plan".to_owned(),
+                })?;
+                let mut decryptor = StreamDecryptor::for_range(self.data_key, StreamKind::SingleObject, &plan);
+                if !plan.header_included() {
+                    let header =
+                        read_range(self.api, self.bucket, self.key, self.object, 0, RangePlan::HEADER.end).await?;
+                    decryptor.push(&header).map_err(corrupt)?;
+                }
+                let fetch = plan.fetch();
+                let bytes = read_range(self.api, self.bucket, self.key, self.object, fetch.start, fetch.end).await?;
+                decryptor.push(&bytes).map_err(corrupt)?;
+                decryptor.finish().map_err(corrupt)?
+            }
+            _ => {
+                let bytes = read_range(self.api, self.bucket, self.key, self.object, 0, stored).await?;
+                let mut decryptor = StreamDecryptor::new(self.data_key, StreamKind::SingleObject);
+                decryptor.push(&bytes).map_err(corrupt)?;
+                decryptor.finish().map_err(corrupt)?
+            }
+        };
+        trailer.ok_or_else(|| S3Error::InternalError {
+            detail: "a read through the last segment ended without the trailer".to_owned(),
+        })
+    }
+
     async fn single(
         &self,
         selection: Selection,

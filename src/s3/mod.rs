@@ -106,6 +106,8 @@ pub struct S3Request<'a> {
     pub peer: SocketAddr,
     /// The client's connection is TLS.
     pub secure: bool,
+    /// Signed with Signature Version 2 (SSE-KMS objects refuse it, as AWS).
+    pub signature_v2: bool,
 }
 
 impl S3Request<'_> {
@@ -136,6 +138,20 @@ impl S3Request<'_> {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// AWS's refusal of SSE-KMS requests not signed with SigV4 (spec §3.5).
+    pub fn require_sigv4_for_kms(&self) -> Result<(), S3Error> {
+        if !self.signature_v2 {
+            return Ok(());
+        }
+        Err(S3Error::InvalidArgument {
+            message:
+                "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4."
+                    .to_owned(),
+            name: "Authorization".to_owned(),
+            value: "null".to_owned(),
+        })
     }
 
     /// The bucket (present for every object and bucket operation).
@@ -248,6 +264,7 @@ impl S3Api {
             request_id,
             peer,
             secure,
+            signature_v2: authenticated.signature_v2,
         };
         let requested = sse::requested_encryption(operation, &parts.headers)?;
         sse::envelope::refuse_reserved(&parts.headers)?;
@@ -257,6 +274,12 @@ impl S3Api {
             }
             _ => None,
         };
+        if encryption
+            .as_ref()
+            .is_some_and(|encryption| encryption.algorithm == sse::SseAlgorithm::AwsKms)
+        {
+            request.require_sigv4_for_kms()?;
+        }
         let key_arn = match &encryption {
             Some(encryption) => encryption.policy_key_arn(&self.kms).await,
             None => None,

@@ -140,6 +140,18 @@ pub fn format_algorithm(algorithm: crate::checksum::ChecksumAlgorithm) -> format
     }
 }
 
+/// The wire algorithm of a stored client checksum.
+pub fn wire_algorithm(algorithm: format::ChecksumAlgorithm) -> crate::checksum::ChecksumAlgorithm {
+    use crate::checksum::ChecksumAlgorithm as Wire;
+    match algorithm {
+        format::ChecksumAlgorithm::Crc32 => Wire::Crc32,
+        format::ChecksumAlgorithm::Crc32c => Wire::Crc32c,
+        format::ChecksumAlgorithm::Crc64Nvme => Wire::Crc64Nvme,
+        format::ChecksumAlgorithm::Sha1 => Wire::Sha1,
+        format::ChecksumAlgorithm::Sha256 => Wire::Sha256,
+    }
+}
+
 /// One stream (or window of one) within a fetched byte range.
 pub struct StreamRead {
     /// `None` for bytes that are read past and dropped (a manifest verified before).
