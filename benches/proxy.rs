@@ -2,7 +2,8 @@
 //! time per byte, and its resident memory while it streams objects of growing size.
 //!
 //! Run: `cargo bench --bench proxy` (all sizes), or `cargo bench --bench proxy -- 1MiB 256MiB`
-//! for a subset (sizes: 1KiB, 1MiB, 256MiB, 2GiB).
+//! for a subset (sizes: 1KiB, 1MiB, 256MiB, 2GiB, and 1GiB-multipart: a 1 GiB multipart upload
+//! in 8 MiB parts, then a GET of the whole object).
 //!
 //! Set-up: s3kms's embedded store runs inside this process on a temporary directory (the
 //! upstream, as in the default deployment);
@@ -25,7 +26,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use s3kms::sigv4::{AmzDate, OutgoingRequest, PayloadHash, SecretKey, Signer};
 use s3kms::upstream::{BoxError, UpstreamBody};
 use support::RunningServer;
@@ -33,6 +34,9 @@ use support::RunningServer;
 const ACCESS_KEY: &str = "AKIABENCH0000000";
 const SECRET: &str = "bench-secret-0123456789";
 const FRAME: usize = 1 << 20;
+/// The size label of the multipart row: 1 GiB uploaded in 8 MiB parts, read back whole.
+const MULTIPART_LABEL: &str = "1GiB-multipart";
+const PART_SIZE: u64 = 8 << 20;
 
 fn main() {
     let sizes: Vec<(String, u64)> = parse_sizes();
@@ -60,7 +64,8 @@ fn main() {
             let count = if *size <= 1 << 20 { 200 } else { 1 };
             for op in [Method::PUT, Method::GET] {
                 for (path, target) in [("direct", &direct), ("s3kms", &proxied)] {
-                    let row = measure(target, path, &op, *size, count, proxy.child.id()).await;
+                    let multipart = label == MULTIPART_LABEL;
+                    let row = measure(target, path, &op, *size, count, multipart, proxy.child.id()).await;
                     println!(
                         "| {label} | {op} | {path} | {count} | {:.1} | {:.2} | {:.3} | {} | {} |",
                         row.megabytes_per_second,
@@ -84,18 +89,22 @@ struct Row {
     peak_rss_kib: u64,
 }
 
-async fn measure(target: &Target, path: &str, op: &Method, size: u64, count: usize, pid: u32) -> Row {
+async fn measure(target: &Target, path: &str, op: &Method, size: u64, count: usize, multipart: bool, pid: u32) -> Row {
     // Each path has its own objects: the direct path stores plaintext, s3kms stores ciphertext.
-    let key = format!("/bench/{path}-object-{size}");
+    let key = format!("/bench/{path}-object-{size}{}", if multipart { "-mp" } else { "" });
     let sampler = RssSampler::start(pid);
     let cpu_before = cpu_seconds(pid);
     let mut latencies = Vec::with_capacity(count);
     let started = Instant::now();
     for _ in 0..count {
         let one = Instant::now();
-        let moved = target
-            .send(op.clone(), &key, if *op == Method::PUT { size } else { 0 })
-            .await;
+        let moved = if multipart && *op == Method::PUT {
+            target.put_multipart(&key, size).await
+        } else {
+            target
+                .send(op.clone(), &key, if *op == Method::PUT { size } else { 0 })
+                .await
+        };
         assert_eq!(moved, size, "{op} {key} moved {moved} bytes");
         latencies.push(one.elapsed().as_secs_f64() * 1000.0);
     }
@@ -125,10 +134,50 @@ struct Target {
 impl Target {
     /// Sends one request; returns the body bytes sent (PUT) or received (GET).
     async fn send(&self, method: Method, path: &str, size: u64) -> u64 {
+        let (moved, _, _) = self.exchange(method, path, "", size, None).await;
+        moved
+    }
+
+    /// A multipart upload of `size` bytes in [`PART_SIZE`] parts; returns the bytes sent.
+    async fn put_multipart(&self, path: &str, size: u64) -> u64 {
+        let (_, _, created) = self.exchange(Method::POST, path, "uploads=", 0, None).await;
+        let created = String::from_utf8_lossy(&created).into_owned();
+        let upload_id = between(&created, "<UploadId>", "</UploadId>").to_owned();
+        let encoded_id =
+            percent_encoding::utf8_percent_encode(&upload_id, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let mut complete = String::from("<CompleteMultipartUpload>");
+        for number in 1..=size.div_ceil(PART_SIZE) {
+            let length = (size - (number - 1) * PART_SIZE).min(PART_SIZE);
+            let query = format!("partNumber={number}&uploadId={encoded_id}");
+            let (_, etag, _) = self.exchange(Method::PUT, path, &query, length, None).await;
+            complete.push_str(&format!(
+                "<Part><PartNumber>{number}</PartNumber><ETag>{etag}</ETag></Part>"
+            ));
+        }
+        complete.push_str("</CompleteMultipartUpload>");
+        let query = format!("uploadId={encoded_id}");
+        let (_, _, answer) = self
+            .exchange(Method::POST, path, &query, 0, Some(Bytes::from(complete)))
+            .await;
+        assert!(String::from_utf8_lossy(&answer).contains("<ETag>"), "complete failed");
+        size
+    }
+
+    /// One signed request with a generated body of `size` bytes (or `document`); returns the
+    /// bytes moved, the ETag and the response body when small.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        query: &str,
+        size: u64,
+        document: Option<Bytes>,
+    ) -> (u64, String, Vec<u8>) {
+        let size = document.as_ref().map_or(size, |d| d.len() as u64);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64;
         let date = AmzDate::from_unix_seconds(now).expect("date");
         let length = size.to_string();
-        let headers: Vec<(&str, &str)> = if method == Method::PUT {
+        let headers: Vec<(&str, &str)> = if method == Method::PUT || method == Method::POST {
             vec![("content-length", &length)]
         } else {
             vec![]
@@ -136,7 +185,7 @@ impl Target {
         let outgoing = OutgoingRequest {
             method: method.as_str(),
             path,
-            query: "",
+            query,
             host: &self.authority,
             headers: &headers,
             payload: PayloadHash::Unsigned,
@@ -144,26 +193,50 @@ impl Target {
         let signed = self.signer.sign(&outgoing, date).expect("sign");
         let mut request = Request::builder()
             .method(method.clone())
-            .uri(format!("http://{}{path}", self.authority))
+            .uri(if query.is_empty() {
+                format!("http://{}{path}", self.authority)
+            } else {
+                format!("http://{}{path}?{query}", self.authority)
+            })
             .header("host", &self.authority)
             .header("x-amz-date", &signed.amz_date)
             .header("x-amz-content-sha256", &signed.content_sha256)
             .header("authorization", &signed.authorization);
-        if method == Method::PUT {
+        if method == Method::PUT || method == Method::POST {
             request = request.header("content-length", size);
         }
-        let request = request.body(generated_body(size)).expect("request");
+        let body = match document {
+            Some(document) => http_body_util::Full::new(document)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            None => generated_body(size),
+        };
+        let request = request.body(body).expect("request");
         let response = self.client.request(request).await.expect("response");
         let status = response.status();
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
         let mut body = response.into_body();
         let mut received = 0u64;
+        let mut small = Vec::new();
         while let Some(frame) = body.frame().await {
             if let Ok(data) = frame.expect("body").into_data() {
                 received += data.len() as u64;
+                if small.len() < 64 * 1024 {
+                    small.extend_from_slice(&data);
+                }
             }
         }
-        assert!(status.is_success(), "{method} {path}: {status}");
-        if method == Method::PUT { size } else { received }
+        assert!(
+            status.is_success(),
+            "{method} {path}?{query}: {status} {}",
+            String::from_utf8_lossy(&small)
+        );
+        (if method == Method::PUT { size } else { received }, etag, small)
     }
 }
 
@@ -238,12 +311,19 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / 100.0
 }
 
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text.find(start).map_or(0, |at| at + start.len());
+    let to = text[from..].find(end).map_or(text.len(), |at| from + at);
+    &text[from..to]
+}
+
 fn parse_sizes() -> Vec<(String, u64)> {
     let all = [
         ("1KiB", 1u64 << 10),
         ("1MiB", 1 << 20),
         ("256MiB", 256 << 20),
         ("2GiB", 2 << 30),
+        (MULTIPART_LABEL, 1 << 30),
     ];
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     all.iter()

@@ -7,12 +7,12 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
+use super::error::push_element as element;
 use super::layout::{self, StoredObject, load_layout};
 use super::sse::Layout;
 use super::{S3Api, S3Error, S3Request, encryption, forward, full_body};
 use crate::http::ResponseBody;
 use crate::upstream::UpstreamRequest;
-use crate::xml::escape_into;
 
 /// Answers GetObjectAttributes.
 pub async fn object_attributes(api: &S3Api, request: &S3Request<'_>) -> Result<Response<ResponseBody>, S3Error> {
@@ -91,14 +91,4 @@ pub async fn object_attributes(api: &S3Api, request: &S3Request<'_>) -> Result<R
 
 fn has(wanted: &[String], name: &str) -> bool {
     wanted.iter().any(|w| w == name)
-}
-
-fn element(xml: &mut String, name: &str, value: &str) {
-    xml.push('<');
-    xml.push_str(name);
-    xml.push('>');
-    escape_into(xml, value);
-    xml.push_str("</");
-    xml.push_str(name);
-    xml.push('>');
 }

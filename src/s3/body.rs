@@ -28,6 +28,7 @@ use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
 use super::S3Error;
+use super::stream::Primed;
 use crate::checksum::{ChecksumAlgorithm, Checksummer};
 use crate::sigv4::{ChunkedDecoder, ChunkedError, ChunkedEvent};
 use crate::upstream::BoxError;
@@ -283,38 +284,15 @@ impl Body for VerifiedBody {
 
 /// Waits for the body's first verified bytes (or its verified end) before anything is sent
 /// upstream; fails with the body's error if it breaks first.
-pub async fn prime(mut body: VerifiedBody) -> Result<PrimedBody, S3Error> {
-    use http_body_util::BodyExt;
-    match body.frame().await {
-        Some(Ok(frame)) => Ok(PrimedBody {
-            first: Some(frame),
-            rest: body,
-        }),
-        Some(Err(_)) => Err(body.verdict.failure().unwrap_or(S3Error::IncompleteBody)),
-        None => Ok(PrimedBody {
-            first: None,
-            rest: body,
-        }),
-    }
+pub async fn prime(body: VerifiedBody) -> Result<PrimedBody, S3Error> {
+    let verdict = body.verdict.clone();
+    Primed::new(body)
+        .await
+        .map_err(|_| verdict.failure().unwrap_or(S3Error::IncompleteBody))
 }
 
 /// A verified body whose first frame has already been read.
-pub struct PrimedBody {
-    first: Option<Frame<Bytes>>,
-    rest: VerifiedBody,
-}
-
-impl Body for PrimedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(frame) = self.first.take() {
-            return Poll::Ready(Some(Ok(frame)));
-        }
-        Pin::new(&mut self.rest).poll_frame(cx)
-    }
-}
+pub type PrimedBody = Primed<VerifiedBody>;
 
 /// AWS's error for a checksum header or trailer that does not match the body.
 pub fn checksum_mismatch(algorithm: ChecksumAlgorithm) -> S3Error {

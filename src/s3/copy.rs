@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::encryption::{self, ObjectEncryption};
-use super::get::{CopySource, open_source};
+use super::get::{copy_source, open_source};
 use super::put::{MAX_PUT_LEN, internal, sealed_headers, written_headers};
 use super::sse::{Layout, check_metadata_budget, response_headers};
 use super::stream::SealingBody;
@@ -39,7 +39,7 @@ pub async fn copy_object(
 ) -> Result<Response<ResponseBody>, S3Error> {
     let (bucket, key) = (request.bucket()?, request.key()?);
     let client = &request.parts.headers;
-    let source = CopySource::parse(client)?;
+    let source = copy_source(client)?;
     let replace = header(client, "x-amz-metadata-directive").is_some_and(|v| v.eq_ignore_ascii_case("REPLACE"));
     let changes_something = replace
         || !encryption.from_bucket_default

@@ -560,51 +560,15 @@ pub struct Source {
 }
 
 /// Where a copy reads from: `x-amz-copy-source`, decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopySource {
-    /// Source bucket.
-    pub bucket: String,
-    /// Source key.
-    pub key: String,
-    /// Source version, if named.
-    pub version_id: Option<String>,
-}
+pub use super::access::CopySource;
 
-impl CopySource {
-    /// Parses `x-amz-copy-source` (`[/]bucket/key[?versionId=…]`, URL-encoded).
-    pub fn parse(headers: &HeaderMap) -> Result<CopySource, S3Error> {
-        let invalid = || S3Error::InvalidArgument {
-            message: "Copy Source must mention the source bucket and key: sourcebucket/sourcekey".to_owned(),
-            name: "x-amz-copy-source".to_owned(),
-            value: headers
-                .get("x-amz-copy-source")
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default(),
-        };
-        let raw = headers
-            .get("x-amz-copy-source")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(invalid)?;
-        let (path, query) = match raw.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (raw, None),
-        };
-        let decoded = percent_encoding::percent_decode_str(path)
-            .decode_utf8()
-            .map_err(|_| invalid())?;
-        let (bucket, key) = decoded.trim_start_matches('/').split_once('/').ok_or_else(invalid)?;
-        if bucket.is_empty() || key.is_empty() {
-            return Err(invalid());
-        }
-        let version_id = query
-            .and_then(|q| q.strip_prefix("versionId="))
-            .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned());
-        Ok(CopySource {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            version_id,
-        })
-    }
+/// The request's copy source.
+pub fn copy_source(headers: &HeaderMap) -> Result<CopySource, S3Error> {
+    let value = headers
+        .get("x-amz-copy-source")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    CopySource::parse(value)
 }
 
 /// Opens the plaintext of a copy source (optionally a range of it), checking `kms:Decrypt` as

@@ -302,6 +302,7 @@ def s3kms_config_toml(
     region: str,
     upstream: tuple[str, ServerCredentials] | None,
     listen: str = "127.0.0.1:0",
+    plaintext_buckets: list[str] | None = None,
 ) -> str:
     lines = [
         f"listen = {toml_string(listen)}",
@@ -310,6 +311,8 @@ def s3kms_config_toml(
         f"region = {toml_string(region)}",
         "",
     ]
+    if plaintext_buckets:
+        lines.insert(-1, "plaintext_buckets = [" + ", ".join(toml_string(b) for b in plaintext_buckets) + "]")
     for user in users:
         lines += [
             "[[users]]",

@@ -27,7 +27,7 @@ use http_body_util::BodyExt;
 use md5::{Digest, Md5};
 
 use super::encryption::{self, ObjectEncryption};
-use super::get::{CopySource, open_source};
+use super::get::{copy_source, open_source};
 use super::put::{checksum_headers, entity_too_large, respond, sealed_headers, written_headers};
 use super::sse::{Layout, check_metadata_budget, response_headers};
 use super::stream::SealingBody;
@@ -120,7 +120,7 @@ pub async fn upload_part(
 /// ciphertext is never copied as is.
 pub async fn upload_part_copy(api: &S3Api, request: &S3Request<'_>) -> Result<Response<ResponseBody>, S3Error> {
     let target = Target::of(api, request).await?;
-    let source = CopySource::parse(&request.parts.headers)?;
+    let source = copy_source(&request.parts.headers)?;
     let range = match request.parts.headers.get("x-amz-copy-source-range") {
         None => None,
         Some(value) => Some(
