@@ -303,6 +303,10 @@ impl Target {
                 })
                 .await
                 .map_err(|error| api.upstream_failed(error))?;
+            if response.status() == StatusCode::NOT_FOUND {
+                // Aborted or completed upstream behind s3kms's back.
+                return Err(records::no_such_upload(&self.upload_id));
+            }
             if !response.status().is_success() {
                 return Err(S3Error::ServiceUnavailable {
                     detail: format!("upstream UploadPart answered {}", response.status()),

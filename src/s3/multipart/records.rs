@@ -6,11 +6,10 @@
 //! `part-NNNNN.bin`. Every instance sharing the key store continues any upload; nothing about
 //! an upload lives only in memory. Records are deleted at Complete and Abort.
 //!
-//! Upload records never change after creation, so they are cached in memory; part records are
-//! always read from the store.
+//! Every record is read from the store on every use, never cached: an upload completed or
+//! aborted through one instance must be gone for all of them at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -21,9 +20,6 @@ use crate::kms::blob::EncryptionContext;
 use crate::kms::store::{CONFLICT_ATTEMPTS, Expect, KeyStore, StoreError, conflict_backoff};
 use crate::s3::S3Error;
 use crate::s3::sse::{Envelope, Layout, SseAlgorithm};
-
-/// Upload records cached at most.
-const MAX_CACHED_UPLOADS: usize = 4096;
 
 /// An upload in progress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,16 +90,12 @@ pub struct PartRecord {
 /// The upload records in the key store.
 pub struct Uploads {
     store: Arc<KeyStore>,
-    cache: Mutex<HashMap<String, Arc<UploadRecord>>>,
 }
 
 impl Uploads {
     /// Records kept in `store`.
     pub fn new(store: Arc<KeyStore>) -> Uploads {
-        Uploads {
-            store,
-            cache: Mutex::default(),
-        }
+        Uploads { store }
     }
 
     /// Records a new upload.
@@ -114,24 +106,11 @@ impl Uploads {
 
     /// The upload `upload_id` of `bucket/key`; `NoSuchUpload` when there is none.
     pub async fn upload(&self, upload_id: &str, bucket: &str, key: &str) -> Result<Arc<UploadRecord>, S3Error> {
-        let cached = self.cache.lock().ok().and_then(|cache| cache.get(upload_id).cloned());
-        let record = match cached {
-            Some(record) => record,
-            None => {
-                let Some((bytes, _)) = self.store.get(&upload_path(upload_id)).await.map_err(store_error)? else {
-                    return Err(no_such_upload(upload_id));
-                };
-                let record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| internal(&e.to_string()))?;
-                let record = Arc::new(record);
-                if let Ok(mut cache) = self.cache.lock() {
-                    if cache.len() >= MAX_CACHED_UPLOADS {
-                        cache.clear();
-                    }
-                    cache.insert(upload_id.to_owned(), Arc::clone(&record));
-                }
-                record
-            }
+        let Some((bytes, _)) = self.store.get(&upload_path(upload_id)).await.map_err(store_error)? else {
+            return Err(no_such_upload(upload_id));
         };
+        let record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| internal(&e.to_string()))?;
+        let record = Arc::new(record);
         if record.bucket != bucket || record.key != key {
             return Err(no_such_upload(upload_id));
         }
@@ -167,7 +146,7 @@ impl Uploads {
     /// Every part record, by part number.
     pub async fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, S3Error> {
         let mut parts = Vec::new();
-        for path in self.store.list(&directory(upload_id)).await.map_err(store_error)? {
+        for path in self.store.list(&listing_prefix(upload_id)).await.map_err(store_error)? {
             let Some(number) = path
                 .rsplit('/')
                 .next()
@@ -202,10 +181,7 @@ impl Uploads {
 
     /// Forgets an upload (Complete, Abort); best effort on every record.
     pub async fn forget(&self, upload_id: &str) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.remove(upload_id);
-        }
-        let paths = self.store.list(&directory(upload_id)).await.unwrap_or_default();
+        let paths = self.store.list(&listing_prefix(upload_id)).await.unwrap_or_default();
         for path in paths.iter().filter(|p| !p.ends_with("upload.json")) {
             if let Err(error) = self.remove(path).await {
                 tracing::warn!(%error, path, "upload record not removed");
@@ -253,6 +229,11 @@ pub fn no_such_upload(upload_id: &str) -> S3Error {
 
 fn directory(upload_id: &str) -> String {
     format!("uploads/{}", hex::encode(&Sha256::digest(upload_id.as_bytes())[..16]))
+}
+
+/// The prefix that lists an upload's records (both stores list the names right below it).
+fn listing_prefix(upload_id: &str) -> String {
+    format!("{}/", directory(upload_id))
 }
 
 fn upload_path(upload_id: &str) -> String {
