@@ -27,9 +27,14 @@ use hyper::body::Incoming;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
+use http::request::Parts;
+use http::{HeaderMap, Method};
+
 use super::S3Error;
+use super::auth::Payload;
 use super::stream::Primed;
 use crate::checksum::{ChecksumAlgorithm, Checksummer};
+use crate::sigv4;
 use crate::sigv4::{ChunkedDecoder, ChunkedError, ChunkedEvent};
 use crate::upstream::BoxError;
 
@@ -313,4 +318,91 @@ fn chunked_error(error: ChunkedError) -> S3Error {
             message: other.to_string(),
         },
     }
+}
+
+/// The verified body of a request, or `None` for requests without one.
+pub fn inbound_body(
+    parts: &Parts,
+    body: Incoming,
+    payload: Payload,
+    verdict: Verdict,
+) -> Result<Option<VerifiedBody>, S3Error> {
+    let headers = &parts.headers;
+    let (length, chunked, sha256) = match payload {
+        Payload::Chunked(mode) => {
+            let length = header_u64(headers, "x-amz-decoded-content-length")?.ok_or(S3Error::MissingContentLength)?;
+            (length, Some(sigv4::ChunkedDecoder::new(mode, length)), None)
+        }
+        Payload::Sha256(_) | Payload::Unsigned => {
+            let sha256 = match payload {
+                Payload::Sha256(digest) => Some(digest),
+                _ => None,
+            };
+            match header_u64(headers, "content-length")? {
+                Some(length) => (length, None, sha256),
+                None if parts.method == Method::PUT || headers.contains_key(http::header::TRANSFER_ENCODING) => {
+                    return Err(S3Error::MissingContentLength);
+                }
+                None => return Ok(None),
+            }
+        }
+    };
+    let carries_body = chunked.is_some() || parts.method == Method::PUT || parts.method == Method::POST;
+    if length == 0 && !carries_body {
+        return Ok(None);
+    }
+    let promise = BodyPromise {
+        length,
+        sha256,
+        md5: content_md5(headers)?,
+        checksum: checksum_header(headers)?,
+        chunked,
+    };
+    Ok(Some(VerifiedBody::new(body, promise, verdict)))
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, S3Error> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    let parsed = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+    parsed.map(Some).ok_or_else(|| S3Error::InvalidArgument {
+        message: format!("Invalid {name} header."),
+        name: name.to_owned(),
+        value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+    })
+}
+
+fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
+    let Some(value) = headers.get("content-md5") else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| S3Error::InvalidDigest)?;
+    crate::checksum::decode_content_md5(text)
+        .map(Some)
+        .ok_or(S3Error::InvalidDigest)
+}
+
+fn checksum_header(headers: &HeaderMap) -> Result<Option<(crate::checksum::ChecksumAlgorithm, Vec<u8>)>, S3Error> {
+    let mut found = None;
+    for algorithm in crate::checksum::ChecksumAlgorithm::ALL {
+        let Some(value) = headers.get(algorithm.header_name()) else {
+            continue;
+        };
+        if found.is_some() {
+            return Err(S3Error::InvalidRequest {
+                message: "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+                    .to_owned(),
+            });
+        }
+        let digest = value
+            .to_str()
+            .ok()
+            .and_then(|v| algorithm.decode(v))
+            .ok_or_else(|| S3Error::InvalidRequest {
+                message: format!("Value for {} header is invalid.", algorithm.header_name()),
+            })?;
+        found = Some((algorithm, digest));
+    }
+    Ok(found)
 }

@@ -11,8 +11,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::encryption::{self, ObjectEncryption};
-use super::get::{copy_source, open_source};
 use super::put::{MAX_PUT_LEN, internal, sealed_headers, written_headers};
+use super::source::{copy_source, open_source};
 use super::sse::{Layout, check_metadata_budget, response_headers};
 use super::stream::SealingBody;
 use super::{S3Api, S3Error, S3Request, forward, full_body};

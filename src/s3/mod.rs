@@ -11,6 +11,7 @@ pub mod access;
 mod attributes;
 pub mod auth;
 mod body;
+mod bucket;
 pub mod bucket_config;
 mod conditional;
 mod copy;
@@ -23,7 +24,9 @@ pub mod listing;
 mod multipart;
 pub mod operation;
 mod put;
+mod read;
 pub mod route;
+mod source;
 pub mod sse;
 mod stream;
 mod upstream_error;
@@ -34,7 +37,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, Method, Request, Response};
+use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rand::RngCore;
@@ -53,7 +56,7 @@ use crate::metrics::Metrics;
 use crate::sigv4;
 use crate::upstream::{Upstream, UpstreamBody, UpstreamRequest};
 use auth::{Payload, RequestView};
-use body::{BodyPromise, Verdict, VerifiedBody};
+use body::{Verdict, VerifiedBody};
 use operation::Operation;
 use route::S3Address;
 
@@ -268,18 +271,7 @@ impl S3Api {
         };
         let requested = sse::requested_encryption(operation, &parts.headers)?;
         sse::envelope::refuse_reserved(&parts.headers)?;
-        let encryption = match operation {
-            Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload => {
-                Some(self.encryption_for_write(&request, requested).await?)
-            }
-            _ => None,
-        };
-        if encryption
-            .as_ref()
-            .is_some_and(|encryption| encryption.algorithm == sse::SseAlgorithm::AwsKms)
-        {
-            request.require_sigv4_for_kms()?;
-        }
+        let encryption = self.encryption_for_write(&request, requested).await?;
         let key_arn = match &encryption {
             Some(encryption) => encryption.policy_key_arn(&self.kms).await,
             None => None,
@@ -302,7 +294,7 @@ impl S3Api {
         }
         let checksum_in_trailer = matches!(authenticated.payload, Payload::Chunked(_));
         let verdict = Verdict::default();
-        let body = inbound_body(parts, body, authenticated.payload, verdict.clone())?;
+        let body = body::inbound_body(parts, body, authenticated.payload, verdict.clone())?;
         let inbound = Inbound {
             body,
             verdict,
@@ -334,106 +326,25 @@ impl S3Api {
         }
     }
 
-    /// Put/Get/Delete BucketEncryption and BucketPolicy: answered from the bucket settings,
-    /// never forwarded, once the bucket is known to exist upstream.
-    async fn bucket_setting(
-        &self,
-        request: &S3Request<'_>,
-        inbound: Inbound,
-    ) -> Result<Response<ResponseBody>, S3Error> {
-        let bucket = request.bucket()?;
-        let exists = self
-            .send(UpstreamRequest {
-                method: Method::HEAD,
-                bucket: Some(bucket.to_owned()),
-                key: None,
-                query: Vec::new(),
-                headers: HeaderMap::new(),
-                body: None,
-            })
-            .await?;
-        if !exists.status().is_success() {
-            return Ok(self.upstream_error(exists, request).await);
-        }
-        let body = match inbound.body {
-            Some(body) if body.length() > bucket_config::MAX_BODY_BYTES as u64 => {
-                return Err(bucket_config::body_too_large(request.operation));
-            }
-            Some(body) => {
-                let verdict = inbound.verdict;
-                body.collect()
-                    .await
-                    .map_err(|_| verdict.failure().unwrap_or(S3Error::IncompleteBody))?
-                    .to_bytes()
-            }
-            None => Bytes::new(),
-        };
-        bucket_config::handle(&self.settings, request.operation, bucket, body, request.request_id).await
-    }
-
-    /// DeleteObjects: every named key must be deletable by the caller (`s3:DeleteObject`), or
-    /// the request is refused as a whole (AWS would report per key; s3kms fails closed).
-    async fn delete_objects(
-        &self,
-        request: &S3Request<'_>,
-        access_request: &access::AccessRequest<'_>,
-        inbound: Inbound,
-    ) -> Result<Response<ResponseBody>, S3Error> {
-        const MAX_DELETE_DOCUMENT: u64 = 2 << 20;
-        let Some(body) = inbound.body else {
-            return Err(S3Error::MalformedXml);
-        };
-        if body.length() > MAX_DELETE_DOCUMENT {
-            return Err(S3Error::MalformedXml);
-        }
-        let verdict = inbound.verdict;
-        let document = body
-            .collect()
-            .await
-            .map_err(|_| verdict.failure().unwrap_or(S3Error::IncompleteBody))?
-            .to_bytes();
-        let parsed = crate::xml::Document::parse(&document).map_err(|_| S3Error::MalformedXml)?;
-        let versioned = parsed.count("Object/VersionId") > 0;
-        let objects: Vec<access::ObjectName<'_>> = parsed
-            .all("Object/Key")
-            .into_iter()
-            .map(|key| access::ObjectName {
-                key,
-                version_id: versioned.then_some("*"),
-            })
-            .collect();
-        for decision in access::check_each_key(&self.settings, access_request, &objects).await? {
-            decision?;
-        }
-        let length = document.len() as u64;
-        let upstream_body: UpstreamBody = http_body_util::Full::new(document)
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let response = self
-            .send(UpstreamRequest {
-                method: Method::POST,
-                bucket: request.address.bucket.clone(),
-                key: None,
-                query: self.upstream_query(request),
-                headers: forward::request_headers(&request.parts.headers, inbound.checksum_in_trailer),
-                body: Some((upstream_body, length)),
-            })
-            .await?;
-        if !response.status().is_success() {
-            return Ok(self.upstream_error(response, request).await);
-        }
-        Ok(forward::response(response, request.request_id))
-    }
-
-    /// The encryption a write applies: its SSE headers over the bucket's default.
+    /// The encryption a write that creates an object (PutObject, CopyObject,
+    /// CreateMultipartUpload) applies: its SSE headers over the bucket's default. `None` for
+    /// every other operation.
     async fn encryption_for_write(
         &self,
         request: &S3Request<'_>,
         requested: Option<sse::RequestedEncryption>,
-    ) -> Result<encryption::ObjectEncryption, S3Error> {
+    ) -> Result<Option<encryption::ObjectEncryption>, S3Error> {
+        use Operation::*;
+        if !matches!(request.operation, PutObject | CopyObject | CreateMultipartUpload) {
+            return Ok(None);
+        }
         let bucket = request.bucket()?;
         let default = self.settings.encryption(bucket).await.map_err(settings_error)?;
-        Ok(encryption::ObjectEncryption::for_write(requested, &default))
+        let encryption = encryption::ObjectEncryption::for_write(requested, &default);
+        if encryption.algorithm == sse::SseAlgorithm::AwsKms {
+            request.require_sigv4_for_kms()?;
+        }
+        Ok(Some(encryption))
     }
 
     /// Sends the request upstream unchanged (apart from signature and framing) and relays the
@@ -510,44 +421,6 @@ impl S3Api {
         let head = request.parts.method == Method::HEAD;
         rewrite_upstream_error(response, &request.address.resource(), request.request_id, head).await
     }
-
-    /// ListObjects, ListObjectsV2, ListObjectVersions with plaintext sizes.
-    async fn list_objects(&self, request: &S3Request<'_>) -> Result<Response<ResponseBody>, S3Error> {
-        let response = self
-            .send(UpstreamRequest {
-                method: Method::GET,
-                bucket: request.address.bucket.clone(),
-                key: None,
-                query: self.upstream_query(request),
-                headers: forward::request_headers(&request.parts.headers, false),
-                body: None,
-            })
-            .await?;
-        if !response.status().is_success() {
-            return Ok(self.upstream_error(response, request).await);
-        }
-        let (parts, body) = response.into_parts();
-        let document = http_body_util::Limited::new(body, listing::MAX_DOCUMENT_LEN)
-            .collect()
-            .await
-            .map_err(|error| S3Error::ServiceUnavailable {
-                detail: format!("listing body: {error}"),
-            })?
-            .to_bytes();
-        let rewritten = listing::rewrite_sizes(&document).map_err(|error| S3Error::InternalError {
-            detail: format!("upstream listing: {error}"),
-        })?;
-        let mut response = Response::new(full_body(Bytes::from(rewritten.xml)));
-        *response.status_mut() = parts.status;
-        for (name, value) in &parts.headers {
-            if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
-                response.headers_mut().append(name.clone(), value.clone());
-            }
-        }
-        forward::clean_response_headers(response.headers_mut());
-        forward::stamp(response.headers_mut(), request.request_id);
-        Ok(response)
-    }
 }
 
 /// The request body and what its verification found.
@@ -603,93 +476,6 @@ async fn rewrite_upstream_error(
     headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(length));
     forward::stamp(headers, request_id);
     rewritten
-}
-
-/// The verified body of a request, or `None` for requests without one.
-fn inbound_body(
-    parts: &Parts,
-    body: Incoming,
-    payload: Payload,
-    verdict: Verdict,
-) -> Result<Option<VerifiedBody>, S3Error> {
-    let headers = &parts.headers;
-    let (length, chunked, sha256) = match payload {
-        Payload::Chunked(mode) => {
-            let length = header_u64(headers, "x-amz-decoded-content-length")?.ok_or(S3Error::MissingContentLength)?;
-            (length, Some(sigv4::ChunkedDecoder::new(mode, length)), None)
-        }
-        Payload::Sha256(_) | Payload::Unsigned => {
-            let sha256 = match payload {
-                Payload::Sha256(digest) => Some(digest),
-                _ => None,
-            };
-            match header_u64(headers, "content-length")? {
-                Some(length) => (length, None, sha256),
-                None if parts.method == Method::PUT || headers.contains_key(http::header::TRANSFER_ENCODING) => {
-                    return Err(S3Error::MissingContentLength);
-                }
-                None => return Ok(None),
-            }
-        }
-    };
-    let carries_body = chunked.is_some() || parts.method == Method::PUT || parts.method == Method::POST;
-    if length == 0 && !carries_body {
-        return Ok(None);
-    }
-    let promise = BodyPromise {
-        length,
-        sha256,
-        md5: content_md5(headers)?,
-        checksum: checksum_header(headers)?,
-        chunked,
-    };
-    Ok(Some(VerifiedBody::new(body, promise, verdict)))
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, S3Error> {
-    let Some(value) = headers.get(name) else {
-        return Ok(None);
-    };
-    let parsed = value.to_str().ok().and_then(|v| v.trim().parse().ok());
-    parsed.map(Some).ok_or_else(|| S3Error::InvalidArgument {
-        message: format!("Invalid {name} header."),
-        name: name.to_owned(),
-        value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-    })
-}
-
-fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
-    let Some(value) = headers.get("content-md5") else {
-        return Ok(None);
-    };
-    let text = value.to_str().map_err(|_| S3Error::InvalidDigest)?;
-    crate::checksum::decode_content_md5(text)
-        .map(Some)
-        .ok_or(S3Error::InvalidDigest)
-}
-
-fn checksum_header(headers: &HeaderMap) -> Result<Option<(crate::checksum::ChecksumAlgorithm, Vec<u8>)>, S3Error> {
-    let mut found = None;
-    for algorithm in crate::checksum::ChecksumAlgorithm::ALL {
-        let Some(value) = headers.get(algorithm.header_name()) else {
-            continue;
-        };
-        if found.is_some() {
-            return Err(S3Error::InvalidRequest {
-                message: "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
-                    .to_owned(),
-            });
-        }
-        let digest = value
-            .to_str()
-            .ok()
-            .and_then(|v| algorithm.decode(v))
-            .ok_or_else(|| S3Error::InvalidRequest {
-                message: format!("Value for {} header is invalid.", algorithm.header_name()),
-            })?;
-        found = Some((algorithm, digest));
-    }
-    Ok(found)
 }
 
 fn error_response(error: &S3Error, resource: &str, request_id: &str, head: bool) -> Response<ResponseBody> {

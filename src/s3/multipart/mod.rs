@@ -27,8 +27,8 @@ use http_body_util::BodyExt;
 use md5::{Digest, Md5};
 
 use super::encryption::{self, ObjectEncryption};
-use super::get::{copy_source, open_source};
 use super::put::{checksum_headers, entity_too_large, respond, sealed_headers, written_headers};
+use super::source::{copy_source, open_source};
 use super::sse::{Layout, check_metadata_budget, response_headers};
 use super::stream::SealingBody;
 use super::{Inbound, S3Api, S3Error, S3Request, body, forward, full_body};

@@ -1,0 +1,142 @@
+//! Bucket-level operations that s3kms answers or transforms itself: the bucket settings it
+//! keeps (default encryption, bucket policy), DeleteObjects (authorized key by key), and the
+//! object listings, whose sizes it reports in plaintext terms.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Response};
+use http_body_util::BodyExt;
+
+use super::{Inbound, S3Api, S3Error, S3Request, access, bucket_config, forward, full_body, listing};
+use crate::http::ResponseBody;
+use crate::upstream::{UpstreamBody, UpstreamRequest};
+
+impl S3Api {
+    /// Put/Get/Delete BucketEncryption and BucketPolicy: answered from the bucket settings,
+    /// never forwarded, once the bucket is known to exist upstream.
+    pub(super) async fn bucket_setting(
+        &self,
+        request: &S3Request<'_>,
+        inbound: Inbound,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        let bucket = request.bucket()?;
+        let exists = self
+            .send(UpstreamRequest {
+                method: Method::HEAD,
+                bucket: Some(bucket.to_owned()),
+                key: None,
+                query: Vec::new(),
+                headers: HeaderMap::new(),
+                body: None,
+            })
+            .await?;
+        if !exists.status().is_success() {
+            return Ok(self.upstream_error(exists, request).await);
+        }
+        let body = match inbound.body {
+            Some(body) if body.length() > bucket_config::MAX_BODY_BYTES as u64 => {
+                return Err(bucket_config::body_too_large(request.operation));
+            }
+            Some(body) => {
+                let verdict = inbound.verdict;
+                body.collect()
+                    .await
+                    .map_err(|_| verdict.failure().unwrap_or(S3Error::IncompleteBody))?
+                    .to_bytes()
+            }
+            None => Bytes::new(),
+        };
+        bucket_config::handle(&self.settings, request.operation, bucket, body, request.request_id).await
+    }
+
+    /// DeleteObjects: every named key must be deletable by the caller (`s3:DeleteObject`), or
+    /// the request is refused as a whole (AWS would report per key; s3kms fails closed).
+    pub(super) async fn delete_objects(
+        &self,
+        request: &S3Request<'_>,
+        access_request: &access::AccessRequest<'_>,
+        inbound: Inbound,
+    ) -> Result<Response<ResponseBody>, S3Error> {
+        const MAX_DELETE_DOCUMENT: u64 = 2 << 20;
+        let Some(body) = inbound.body else {
+            return Err(S3Error::MalformedXml);
+        };
+        if body.length() > MAX_DELETE_DOCUMENT {
+            return Err(S3Error::MalformedXml);
+        }
+        let verdict = inbound.verdict;
+        let document = body
+            .collect()
+            .await
+            .map_err(|_| verdict.failure().unwrap_or(S3Error::IncompleteBody))?
+            .to_bytes();
+        let parsed = crate::xml::Document::parse(&document).map_err(|_| S3Error::MalformedXml)?;
+        let versioned = parsed.count("Object/VersionId") > 0;
+        let objects: Vec<access::ObjectName<'_>> = parsed
+            .all("Object/Key")
+            .into_iter()
+            .map(|key| access::ObjectName {
+                key,
+                version_id: versioned.then_some("*"),
+            })
+            .collect();
+        for decision in access::check_each_key(&self.settings, access_request, &objects).await? {
+            decision?;
+        }
+        let length = document.len() as u64;
+        let upstream_body: UpstreamBody = http_body_util::Full::new(document)
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = self
+            .send(UpstreamRequest {
+                method: Method::POST,
+                bucket: request.address.bucket.clone(),
+                key: None,
+                query: self.upstream_query(request),
+                headers: forward::request_headers(&request.parts.headers, inbound.checksum_in_trailer),
+                body: Some((upstream_body, length)),
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Ok(self.upstream_error(response, request).await);
+        }
+        Ok(forward::response(response, request.request_id))
+    }
+
+    /// ListObjects, ListObjectsV2, ListObjectVersions with plaintext sizes.
+    pub(super) async fn list_objects(&self, request: &S3Request<'_>) -> Result<Response<ResponseBody>, S3Error> {
+        let response = self
+            .send(UpstreamRequest {
+                method: Method::GET,
+                bucket: request.address.bucket.clone(),
+                key: None,
+                query: self.upstream_query(request),
+                headers: forward::request_headers(&request.parts.headers, false),
+                body: None,
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Ok(self.upstream_error(response, request).await);
+        }
+        let (parts, body) = response.into_parts();
+        let document = http_body_util::Limited::new(body, listing::MAX_DOCUMENT_LEN)
+            .collect()
+            .await
+            .map_err(|error| S3Error::ServiceUnavailable {
+                detail: format!("listing body: {error}"),
+            })?
+            .to_bytes();
+        let rewritten = listing::rewrite_sizes(&document).map_err(|error| S3Error::InternalError {
+            detail: format!("upstream listing: {error}"),
+        })?;
+        let mut response = Response::new(full_body(Bytes::from(rewritten.xml)));
+        *response.status_mut() = parts.status;
+        for (name, value) in &parts.headers {
+            if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
+                response.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        forward::clean_response_headers(response.headers_mut());
+        forward::stamp(response.headers_mut(), request.request_id);
+        Ok(response)
+    }
+}
