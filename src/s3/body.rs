@@ -38,6 +38,9 @@ use crate::sigv4;
 use crate::sigv4::{ChunkedDecoder, ChunkedError, ChunkedEvent};
 use crate::upstream::BoxError;
 
+/// The raw body bytes a client sent: the HTTP body, or the file of a POST form.
+pub type ClientBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
 /// What the request promised about its body.
 pub struct BodyPromise {
     /// The exact number of (decoded) bytes.
@@ -91,7 +94,7 @@ impl Verdict {
 /// A client body that yields only verified bytes, and fails instead of yielding the last ones
 /// when a check fails.
 pub struct VerifiedBody {
-    source: Incoming,
+    source: ClientBody,
     length: u64,
     seen: u64,
     sha256: Option<(Sha256, [u8; 32])>,
@@ -114,7 +117,7 @@ enum State {
 
 impl VerifiedBody {
     /// Wraps the client's body with the checks it promised.
-    pub fn new(source: Incoming, promise: BodyPromise, verdict: Verdict) -> VerifiedBody {
+    pub fn new(source: ClientBody, promise: BodyPromise, verdict: Verdict) -> VerifiedBody {
         VerifiedBody {
             source,
             length: promise.length,
@@ -358,7 +361,12 @@ pub fn inbound_body(
         checksum: checksum_header(headers)?,
         chunked,
     };
-    Ok(Some(VerifiedBody::new(body, promise, verdict)))
+    use http_body_util::BodyExt;
+    Ok(Some(VerifiedBody::new(
+        body.map_err(Into::into).boxed_unsync(),
+        promise,
+        verdict,
+    )))
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, S3Error> {
@@ -373,7 +381,7 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, S3Error> {
     })
 }
 
-fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
+pub(super) fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
     let Some(value) = headers.get("content-md5") else {
         return Ok(None);
     };
@@ -383,7 +391,9 @@ fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, S3Error> {
         .ok_or(S3Error::InvalidDigest)
 }
 
-fn checksum_header(headers: &HeaderMap) -> Result<Option<(crate::checksum::ChecksumAlgorithm, Vec<u8>)>, S3Error> {
+pub(super) fn checksum_header(
+    headers: &HeaderMap,
+) -> Result<Option<(crate::checksum::ChecksumAlgorithm, Vec<u8>)>, S3Error> {
     let mut found = None;
     for algorithm in crate::checksum::ChecksumAlgorithm::ALL {
         let Some(value) = headers.get(algorithm.header_name()) else {

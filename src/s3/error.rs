@@ -165,6 +165,18 @@ pub enum S3Error {
         /// The object's part count.
         actual_part_count: u32,
     },
+    /// A POST object body that is not well-formed `multipart/form-data`.
+    #[error("{message}")]
+    MalformedPostRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// A POST object policy that cannot be read.
+    #[error("{message}")]
+    InvalidPolicyDocument {
+        /// What is wrong.
+        message: String,
+    },
     /// The key names no object (a copy source).
     #[error("The specified key does not exist.")]
     NoSuchKey,
@@ -258,6 +270,8 @@ impl S3Error {
             S3Error::InvalidPartNumber { .. } => "InvalidPartNumber",
             S3Error::NoSuchUpload { .. } => "NoSuchUpload",
             S3Error::NoSuchKey => "NoSuchKey",
+            S3Error::MalformedPostRequest { .. } => "MalformedPOSTRequest",
+            S3Error::InvalidPolicyDocument { .. } => "InvalidPolicyDocument",
             S3Error::InvalidPart { .. } => "InvalidPart",
             S3Error::InvalidPartOrder => "InvalidPartOrder",
             S3Error::EntityTooSmall { .. } => "EntityTooSmall",
@@ -295,6 +309,8 @@ impl S3Error {
             | S3Error::InvalidPartOrder
             | S3Error::EntityTooSmall { .. }
             | S3Error::MalformedXml
+            | S3Error::MalformedPostRequest { .. }
+            | S3Error::InvalidPolicyDocument { .. }
             | S3Error::MalformedPolicy { .. } => StatusCode::BAD_REQUEST,
             S3Error::InvalidRange { .. } | S3Error::InvalidPartNumber { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             S3Error::NoSuchUpload { .. } | S3Error::NoSuchKey | S3Error::NoSuchBucketPolicy { .. } => {

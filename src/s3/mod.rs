@@ -17,12 +17,15 @@ mod conditional;
 mod copy;
 pub mod encryption;
 pub mod error;
+mod form;
 mod forward;
 mod get;
 mod layout;
 pub mod listing;
 mod multipart;
 pub mod operation;
+mod post_object;
+mod post_policy;
 mod put;
 mod read;
 pub mod route;
@@ -246,6 +249,13 @@ impl S3Api {
             query,
             headers: &parts.headers,
         };
+        if operation == Operation::PostObject
+            && let Some(bucket) = &address.bucket
+            && address.bucket != self.reserved_bucket
+        {
+            // The form carries its own signature, over its policy.
+            return post_object::post_object(self, parts, body, bucket, request_id, (peer, secure)).await;
+        }
         let authenticated = auth::authenticate(&self.users.current(), &self.region, &view, unix_now())?;
         if address.bucket.is_some() && address.bucket == self.reserved_bucket {
             // The KMS's records live there; no client may read or write them, whatever its policy.
@@ -319,7 +329,7 @@ impl S3Api {
             (ListParts, _) => multipart::list_parts(self, &request).await,
             (ListObjects | ListObjectsV2 | ListObjectVersions, _) => self.list_objects(&request).await,
             (GetObjectAttributes, _) => get::object_attributes(self, &request).await,
-            (Other, _) if !forwardable(parts, address, query) => Err(S3Error::NotImplemented {
+            (Other, _) if !forwardable(query) => Err(S3Error::NotImplemented {
                 message: "This request would store or return object bytes that s3kms does not encrypt.".to_owned(),
             }),
             _ => self.forward(&request, inbound).await,
@@ -434,12 +444,9 @@ pub struct Inbound {
 }
 
 /// Whether a request s3kms has no handler for may go upstream as is: never one that would
-/// store a plaintext object (POST object uploads) or return stored bytes unopened.
-fn forwardable(parts: &Parts, address: &S3Address, query: &[(String, String)]) -> bool {
-    let has = |name: &str| query.iter().any(|(key, _)| key == name);
-    let object_bytes = has("select") || has("torrent");
-    let post_object = parts.method == Method::POST && address.key.is_none() && query.is_empty();
-    !(object_bytes || post_object)
+/// return stored bytes unopened (S3 Select, torrents).
+fn forwardable(query: &[(String, String)]) -> bool {
+    !query.iter().any(|(key, _)| key == "select" || key == "torrent")
 }
 
 /// Bucket settings failures: the key store is s3kms's own infrastructure.
@@ -508,7 +515,7 @@ fn new_request_id() -> String {
     hex::encode_upper(bytes)
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

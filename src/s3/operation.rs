@@ -28,6 +28,8 @@ pub enum Operation {
     PutBucketPolicy,
     DeleteBucketPolicy,
     DeleteObjects,
+    /// A browser-form upload (POST on the bucket, `multipart/form-data`).
+    PostObject,
     PutObject,
     CopyObject,
     GetObject,
@@ -60,6 +62,7 @@ impl Operation {
         match (&address.bucket, &address.key) {
             (None, _) if *method == Method::GET => Operation::ListBuckets,
             (None, _) => Operation::Other,
+            (Some(_), None) if *method == Method::POST && query.is_empty() => Operation::PostObject,
             (Some(_), None) => bucket_operation(method, &has),
             (Some(_), Some(_)) => object_operation(method, &has, copy),
         }
@@ -82,9 +85,13 @@ impl Operation {
             PutBucketPolicy => "s3:PutBucketPolicy",
             DeleteBucketPolicy => "s3:DeleteBucketPolicy",
             DeleteObjects | DeleteObject => "s3:DeleteObject",
-            PutObject | CopyObject | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload => {
-                "s3:PutObject"
-            }
+            PutObject
+            | PostObject
+            | CopyObject
+            | CreateMultipartUpload
+            | UploadPart
+            | UploadPartCopy
+            | CompleteMultipartUpload => "s3:PutObject",
             GetObject | HeadObject => "s3:GetObject",
             GetObjectTagging => "s3:GetObjectTagging",
             PutObjectTagging => "s3:PutObjectTagging",
