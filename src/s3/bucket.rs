@@ -1,14 +1,14 @@
 //! Bucket-level operations that s3kms answers or transforms itself: the bucket settings it
-//! keeps (default encryption, bucket policy), DeleteObjects (authorized key by key), and the
-//! object listings, whose sizes it reports in plaintext terms.
+//! keeps (default encryption, bucket policy) and the object listings, whose sizes it reports in
+//! plaintext terms. DeleteObjects has its own module.
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response};
 use http_body_util::BodyExt;
 
-use super::{Inbound, S3Api, S3Error, S3Request, access, bucket_config, forward, full_body, listing};
+use super::{Inbound, S3Api, S3Error, S3Request, bucket_config, forward, full_body, listing};
 use crate::http::ResponseBody;
-use crate::upstream::{UpstreamBody, UpstreamRequest};
+use crate::upstream::UpstreamRequest;
 
 impl S3Api {
     /// Put/Get/Delete BucketEncryption and BucketPolicy: answered from the bucket settings,
@@ -46,60 +46,6 @@ impl S3Api {
             None => Bytes::new(),
         };
         bucket_config::handle(&self.settings, request.operation, bucket, body, request.request_id).await
-    }
-
-    /// DeleteObjects: every named key must be deletable by the caller (`s3:DeleteObject`), or
-    /// the request is refused as a whole (AWS would report per key; s3kms fails closed).
-    pub(super) async fn delete_objects(
-        &self,
-        request: &S3Request<'_>,
-        access_request: &access::AccessRequest<'_>,
-        inbound: Inbound,
-    ) -> Result<Response<ResponseBody>, S3Error> {
-        const MAX_DELETE_DOCUMENT: u64 = 2 << 20;
-        let Some(body) = inbound.body else {
-            return Err(S3Error::MalformedXml);
-        };
-        if body.length() > MAX_DELETE_DOCUMENT {
-            return Err(S3Error::MalformedXml);
-        }
-        let verdict = inbound.verdict;
-        let document = body
-            .collect()
-            .await
-            .map_err(|_| verdict.failure().unwrap_or(S3Error::IncompleteBody))?
-            .to_bytes();
-        let parsed = crate::xml::Document::parse(&document).map_err(|_| S3Error::MalformedXml)?;
-        let versioned = parsed.count("Object/VersionId") > 0;
-        let objects: Vec<access::ObjectName<'_>> = parsed
-            .all("Object/Key")
-            .into_iter()
-            .map(|key| access::ObjectName {
-                key,
-                version_id: versioned.then_some("*"),
-            })
-            .collect();
-        for decision in access::check_each_key(&self.settings, access_request, &objects).await? {
-            decision?;
-        }
-        let length = document.len() as u64;
-        let upstream_body: UpstreamBody = http_body_util::Full::new(document)
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let response = self
-            .send(UpstreamRequest {
-                method: Method::POST,
-                bucket: request.address.bucket.clone(),
-                key: None,
-                query: self.upstream_query(request),
-                headers: forward::request_headers(&request.parts.headers, inbound.checksum_in_trailer),
-                body: Some((upstream_body, length)),
-            })
-            .await?;
-        if !response.status().is_success() {
-            return Ok(self.upstream_error(response, request).await);
-        }
-        Ok(forward::response(response, request.request_id))
     }
 
     /// ListObjects, ListObjectsV2, ListObjectVersions with plaintext sizes.

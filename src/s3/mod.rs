@@ -15,6 +15,7 @@ mod bucket;
 pub mod bucket_config;
 mod conditional;
 mod copy;
+mod delete_objects;
 pub mod encryption;
 pub mod error;
 mod form;

@@ -525,3 +525,36 @@ def test_bucket_encryption_refuses_what_aws_refuses(bucket, admin):
         400,
         "MalformedXML",
     )
+
+
+def test_delete_objects_is_authorized_key_by_key(server, bucket, admin):
+    """AWS judges each key of a DeleteObjects: denied keys come back as AccessDenied entries
+    and stay, the others are deleted."""
+    for key in ("scratch/a", "scratch/b", "keep/c"):
+        admin.put_object(Bucket=bucket, Key=key, Body=b"x")
+    admin.put_bucket_policy(
+        Bucket=bucket,
+        Policy=_policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": arn(NOBODY)},
+                "Action": "s3:DeleteObject",
+                "Resource": f"arn:aws:s3:::{bucket}/scratch/*",
+            }
+        ),
+    )
+    nobody = server.s3(NOBODY)
+    answer = nobody.delete_objects(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": "scratch/a"}, {"Key": "keep/c"}, {"Key": "scratch/b"}]},
+    )
+    assert sorted(d["Key"] for d in answer.get("Deleted", [])) == ["scratch/a", "scratch/b"]
+    assert [(e["Key"], e["Code"]) for e in answer["Errors"]] == [("keep/c", "AccessDenied")]
+    left = [o["Key"] for o in admin.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert left == ["keep/c"]
+
+    all_denied = nobody.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "keep/c"}]})
+    assert [(e["Key"], e["Code"]) for e in all_denied["Errors"]] == [("keep/c", "AccessDenied")]
+    assert not all_denied.get("Deleted")
+    assert [o["Key"] for o in admin.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep/c"]
+    admin.delete_bucket_policy(Bucket=bucket)
