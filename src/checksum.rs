@@ -85,7 +85,7 @@ impl ChecksumAlgorithm {
         let state = match self {
             ChecksumAlgorithm::Crc32 => State::Crc32(crc32fast::Hasher::new()),
             ChecksumAlgorithm::Crc32c => State::Crc32c(0),
-            ChecksumAlgorithm::Crc64Nvme => State::Crc64(crc64fast_nvme::Digest::new()),
+            ChecksumAlgorithm::Crc64Nvme => State::Crc64(crate::format::Crc64::new()),
             ChecksumAlgorithm::Sha1 => State::Sha1(sha1::Sha1::new()),
             ChecksumAlgorithm::Sha256 => State::Sha256(sha2::Sha256::new()),
         };
@@ -107,7 +107,7 @@ pub struct Checksummer {
 enum State {
     Crc32(crc32fast::Hasher),
     Crc32c(u32),
-    Crc64(crc64fast_nvme::Digest),
+    Crc64(crate::format::Crc64),
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
 }
@@ -118,7 +118,7 @@ impl Checksummer {
         match &mut self.state {
             State::Crc32(h) => h.update(data),
             State::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, data),
-            State::Crc64(h) => h.write(data),
+            State::Crc64(h) => h.update(data),
             State::Sha1(h) => h.update(data),
             State::Sha256(h) => h.update(data),
         }
@@ -129,7 +129,7 @@ impl Checksummer {
         match self.state {
             State::Crc32(h) => h.finalize().to_be_bytes().to_vec(),
             State::Crc32c(crc) => crc.to_be_bytes().to_vec(),
-            State::Crc64(h) => h.sum64().to_be_bytes().to_vec(),
+            State::Crc64(h) => h.sum().to_be_bytes().to_vec(),
             State::Sha1(h) => h.finalize().to_vec(),
             State::Sha256(h) => h.finalize().to_vec(),
         }

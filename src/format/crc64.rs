@@ -1,4 +1,6 @@
-//! CRC64-NVME combination: the CRC of `A ‖ B` from `crc(A)`, `crc(B)` and `len(B)`, so the
+//! CRC64-NVME: the running digest of a stream's plaintext ([`Crc64`], `crc-fast`'s SIMD
+//! implementation, measured at 64 GB/s here against 16 GB/s for `crc64fast-nvme`), and the
+//! combination of two CRCs: the CRC of `A ‖ B` from `crc(A)`, `crc(B)` and `len(B)`, so the
 //! manifest can state the whole-object CRC from per-part CRCs without rereading any part.
 //!
 //! The method is zlib's `crc32_combine` (multiplication modulo the CRC polynomial in the
@@ -8,6 +10,39 @@
 const POLYNOMIAL: u64 = 0x9a6c_9329_ac4b_c9b5;
 /// `x^0` in the reflected representation.
 const ONE: u64 = 1 << 63;
+
+/// A running CRC-64/NVME.
+#[derive(Clone)]
+pub struct Crc64(crc_fast::Digest);
+
+impl Crc64 {
+    /// The digest of no bytes.
+    pub fn new() -> Crc64 {
+        Crc64(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme))
+    }
+
+    /// Adds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The CRC of every byte added so far.
+    pub fn sum(&self) -> u64 {
+        self.0.finalize()
+    }
+}
+
+impl Default for Crc64 {
+    fn default() -> Crc64 {
+        Crc64::new()
+    }
+}
+
+impl std::fmt::Debug for Crc64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Crc64")
+    }
+}
 
 /// CRC64-NVME of `A ‖ B` given `crc(A)`, `crc(B)` and the length of `B` in bytes.
 pub fn crc64_combine(crc_first: u64, crc_second: u64, second_len: u64) -> u64 {

@@ -46,7 +46,7 @@ struct Body {
     skip: usize,
     remaining: u64,
     /// Present only when the whole stream is read.
-    crc: Option<crc64fast_nvme::Digest>,
+    crc: Option<super::Crc64>,
 }
 
 /// What one call to [`StreamDecryptor::push_prefix`] did.
@@ -196,7 +196,7 @@ impl StreamDecryptor {
                 read_trailer: true,
                 skip: 0,
                 remaining: header.plaintext_len,
-                crc: Some(crc64fast_nvme::Digest::new()),
+                crc: Some(super::Crc64::new()),
                 header,
                 header_bytes,
                 keys,
@@ -244,7 +244,7 @@ impl Body {
         sealed.truncate(plaintext_len);
         self.next_segment += 1;
         if let Some(crc) = &mut self.crc {
-            crc.write(&sealed);
+            crc.update(&sealed);
         }
         let start = std::mem::take(&mut self.skip).min(sealed.len());
         let end = start
@@ -270,7 +270,7 @@ impl Body {
             return Err(FormatError::MalformedTrailer);
         }
         if let Some(crc) = &self.crc
-            && crc.sum64() != trailer.crc64
+            && crc.sum() != trailer.crc64
         {
             return Err(FormatError::Crc64Mismatch);
         }

@@ -24,7 +24,7 @@ pub struct StreamEncryptor {
     segment: Vec<u8>,
     next_index: u32,
     pushed: u64,
-    crc: crc64fast_nvme::Digest,
+    crc: super::Crc64,
     client_checksum: Option<ClientChecksum>,
 }
 
@@ -66,7 +66,7 @@ impl StreamEncryptor {
             segment: Vec::with_capacity(capacity),
             next_index: 0,
             pushed: 0,
-            crc: crc64fast_nvme::Digest::new(),
+            crc: super::Crc64::new(),
             client_checksum,
         })
     }
@@ -88,7 +88,7 @@ impl StreamEncryptor {
 
     /// CRC64-NVME of the plaintext pushed so far (the trailer's value once all is pushed).
     pub fn plaintext_crc64(&self) -> u64 {
-        self.crc.sum64()
+        self.crc.sum()
     }
 
     /// Takes more plaintext and returns every segment it completed, sealed, in order.
@@ -99,7 +99,7 @@ impl StreamEncryptor {
         if actual > declared {
             return Err(FormatError::LengthMismatch { declared, actual });
         }
-        self.crc.write(input);
+        self.crc.update(input);
         self.pushed = actual;
         let mut sealed = Vec::new();
         while !input.is_empty() {
@@ -130,7 +130,7 @@ impl StreamEncryptor {
         };
         let trailer = Trailer {
             plaintext_len: declared,
-            crc64: self.crc.sum64(),
+            crc64: self.crc.sum(),
             client_checksum,
         };
         let mut out = Vec::with_capacity(TRAILER_LEN);

@@ -56,7 +56,7 @@ mod trailer;
 #[cfg(test)]
 mod tests;
 
-pub use crc64::crc64_combine;
+pub use crc64::{Crc64, crc64_combine};
 pub use decrypt::StreamDecryptor;
 pub use encrypt::StreamEncryptor;
 pub use header::{SALT_LEN, StreamHeader, StreamKind};

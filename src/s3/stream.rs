@@ -39,11 +39,15 @@ impl SealReport {
 pub struct SealingBody<B> {
     source: B,
     encryptor: Option<StreamEncryptor>,
-    header: Option<Bytes>,
     sealed: VecDeque<Bytes>,
+    /// Handing out held segments (a batch is complete, or the stream ended).
+    draining: bool,
     verdict: Option<Verdict>,
     report: SealReport,
 }
+
+/// Sealed pieces written together: eight 64 KiB segments.
+const WRITE_BATCH: usize = 8;
 
 impl<B> SealingBody<B> {
     /// Seals `source`, which must yield exactly the encryptor's declared length. The client's
@@ -51,9 +55,9 @@ impl<B> SealingBody<B> {
     pub fn new(source: B, encryptor: StreamEncryptor, verdict: Option<Verdict>) -> SealingBody<B> {
         SealingBody {
             source,
-            header: Some(Bytes::copy_from_slice(&encryptor.header())),
+            sealed: VecDeque::from([Bytes::copy_from_slice(&encryptor.header())]),
             encryptor: Some(encryptor),
-            sealed: VecDeque::new(),
+            draining: false,
             verdict,
             report: SealReport::default(),
         }
@@ -92,40 +96,45 @@ where
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if let Some(header) = this.header.take() {
-            return Poll::Ready(Some(Ok(Frame::data(header))));
-        }
         loop {
-            if let Some(segment) = this.sealed.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(segment))));
+            if this.draining || this.encryptor.is_none() {
+                if let Some(segment) = this.sealed.pop_front() {
+                    return Poll::Ready(Some(Ok(Frame::data(segment))));
+                }
+                this.draining = false;
             }
             let Some(encryptor) = this.encryptor.as_mut() else {
                 return Poll::Ready(None);
             };
+            // Sealed segments are held until a batch is ready, so the connection writes them
+            // together (one vectored write) instead of one small write per segment.
             match ready!(Pin::new(&mut this.source).poll_frame(cx)) {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         match encryptor.push(&data) {
                             Ok(segments) => this.sealed.extend(segments),
-                            Err(error) => return fail(&mut this.encryptor, error.into()),
+                            Err(error) => return this.fail(error.into()),
                         }
                     }
+                    this.draining = this.sealed.len() >= WRITE_BATCH;
                 }
-                Some(Err(error)) => return fail(&mut this.encryptor, error),
-                None => {
-                    return match this.seal_trailer() {
-                        Ok(trailer) => Poll::Ready(trailer.map(|t| Ok(Frame::data(t)))),
-                        Err(error) => fail(&mut this.encryptor, error),
-                    };
-                }
+                Some(Err(error)) => return this.fail(error),
+                None => match this.seal_trailer() {
+                    Ok(trailer) => this.sealed.extend(trailer),
+                    Err(error) => return this.fail(error),
+                },
             }
         }
     }
 }
 
-fn fail(encryptor: &mut Option<StreamEncryptor>, error: BoxError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-    *encryptor = None;
-    Poll::Ready(Some(Err(error)))
+impl<B> SealingBody<B> {
+    /// Ends the stream with `error`: nothing held back is released after a failure.
+    fn fail(&mut self, error: BoxError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.encryptor = None;
+        self.sealed.clear();
+        Poll::Ready(Some(Err(error)))
+    }
 }
 
 /// The format's id for a client checksum algorithm.
