@@ -57,7 +57,9 @@ impl<B> SealingBody<B> {
             source,
             sealed: VecDeque::from([Bytes::copy_from_slice(&encryptor.header())]),
             encryptor: Some(encryptor),
-            draining: false,
+            // The header goes out at once: an upstream must see some of the body before any
+            // failure, or some (SeaweedFS) commit an empty object when the request is cut.
+            draining: true,
             verdict,
             report: SealReport::default(),
         }
@@ -98,8 +100,8 @@ where
         let this = &mut *self;
         loop {
             if this.draining || this.encryptor.is_none() {
-                if let Some(segment) = this.sealed.pop_front() {
-                    return Poll::Ready(Some(Ok(Frame::data(segment))));
+                if let Some(piece) = this.sealed.pop_front() {
+                    return Poll::Ready(Some(Ok(Frame::data(piece))));
                 }
                 this.draining = false;
             }
