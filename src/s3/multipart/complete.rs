@@ -97,12 +97,11 @@ pub async fn complete(
     if !String::from_utf8_lossy(&answer).contains("<Error>") {
         api.uploads.forget(&upload_id).await;
     }
-    Ok(xml_response(
-        parts_of_answer.status,
-        answer,
-        response_headers(request.operation, &encryption::applied(&envelope, None)),
-        request.request_id,
-    ))
+    let mut headers = response_headers(request.operation, &encryption::applied(&envelope, None));
+    if let Some(version) = parts_of_answer.headers.get("x-amz-version-id") {
+        headers.push((http::HeaderName::from_static("x-amz-version-id"), version.clone()));
+    }
+    Ok(xml_response(parts_of_answer.status, answer, headers, request.request_id))
 }
 
 async fn read_document(inbound: Inbound) -> Result<Bytes, S3Error> {
