@@ -72,8 +72,9 @@ def uploads_of(s3, bucket: str) -> list[str]:
 # ------------------------------------------------------------------ aws CLI
 
 
-def test_cli_multipart_up_and_down(target, aws_cli, s3, bucket, tmp_path):
-    data = os.urandom(40 * MiB)  # the CLI's 8 MiB parts: five of them, downloaded in ranges
+@pytest.mark.parametrize("size_mib", [40, 100])
+def test_cli_multipart_up_and_down(target, aws_cli, s3, bucket, tmp_path, size_mib):
+    data = os.urandom(size_mib * MiB)  # the CLI's 8 MiB parts, up concurrently, down in ranges
     source = tmp_path / "up.bin"
     source.write_bytes(data)
 
@@ -226,6 +227,26 @@ def test_single_small_part(s3, bucket):
     assert s3.list_objects_v2(Bucket=bucket)["Contents"][0]["Size"] == 1000
     got = s3.get_object(Bucket=bucket, Key="one", PartNumber=1)
     assert (got["PartsCount"], got["Body"].read()) == (1, data)
+
+
+def test_an_upload_resumes_from_list_multipart_uploads(s3, bucket):
+    """A client that lost its upload id finds it with ListMultipartUploads and ListParts, and
+    finishes the upload with it (s3cmd and the SDKs' resumable transfers do this)."""
+    first, rest = os.urandom(5 * MiB + 17), os.urandom(3000)
+    s3.create_multipart_upload(Bucket=bucket, Key="resumed", ServerSideEncryption="aws:kms")
+    lost = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [u["Key"] for u in lost] == ["resumed"]
+    upload_id = lost[0]["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="resumed", UploadId=upload_id, PartNumber=1, Body=first)
+
+    found = s3.list_multipart_uploads(Bucket=bucket)["Uploads"][0]["UploadId"]
+    assert found == upload_id
+    done_parts = s3.list_parts(Bucket=bucket, Key="resumed", UploadId=found)["Parts"]
+    assert [(p["PartNumber"], p["Size"]) for p in done_parts] == [(1, len(first))]
+    second = s3.upload_part(Bucket=bucket, Key="resumed", UploadId=found, PartNumber=2, Body=rest)
+    complete(s3, bucket, "resumed", found, [(1, done_parts[0]["ETag"]), (2, second["ETag"])])
+    assert read_object(s3, bucket, "resumed") == first + rest
+    assert s3.head_object(Bucket=bucket, Key="resumed")["ServerSideEncryption"] == "aws:kms"
 
 
 def test_list_parts_reports_plaintext_sizes_and_abort_forgets_the_upload(s3, bucket):
