@@ -255,4 +255,15 @@ mod tests {
         assert!(parse_delete(b"<Delete><Object><VersionId>v</VersionId></Object></Delete>").is_err());
         assert!(parse_delete(b"<Other/>").is_err());
     }
+
+    proptest::proptest! {
+        /// Any document: parsed or refused, never a panic; what parses survives a rewrite.
+        #[test]
+        fn arbitrary_documents_never_panic(document in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            if let Ok((entries, quiet)) = parse_delete(&document) {
+                let again = delete_document(&entries.iter().collect::<Vec<_>>(), quiet);
+                proptest::prop_assert_eq!(parse_delete(again.as_bytes()).unwrap(), (entries, quiet));
+            }
+        }
+    }
 }

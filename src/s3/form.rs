@@ -203,3 +203,36 @@ mod tests {
         assert_eq!(boundary("application/json"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any bytes: an answer, never a panic; a parsed head never points past the input.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Ok(Some(head)) = parse_head(&body, "b") {
+                prop_assert!(head.data_start <= body.len());
+            }
+        }
+
+        /// Well-formed forms with arbitrary field values parse back to those values.
+        #[test]
+        fn generated_forms_round_trip(values in proptest::collection::vec("[a-zA-Z0-9 /._-]{0,40}", 0..6)) {
+            let mut body = Vec::new();
+            for (index, value) in values.iter().enumerate() {
+                body.extend_from_slice(format!("--XyZ\r\nContent-Disposition: form-data; name=\"f{index}\"\r\n\r\n{value}\r\n").as_bytes());
+            }
+            body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nDATA");
+            let head = parse_head(&body, "XyZ").unwrap().unwrap();
+            prop_assert_eq!(head.fields.len(), values.len());
+            for (index, value) in values.iter().enumerate() {
+                prop_assert_eq!(head.field(&format!("f{index}")), Some(value.as_str()));
+            }
+            prop_assert_eq!(&body[head.data_start..], b"DATA");
+        }
+    }
+}

@@ -259,3 +259,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any policy text, encoded or not: a decision, never a panic.
+        #[test]
+        fn arbitrary_policies_never_panic(text in ".{0,300}", length in any::<u64>()) {
+            let encoded = STANDARD.encode(text.as_bytes());
+            for candidate in [text.as_str(), encoded.as_str()] {
+                if let Ok(policy) = PostPolicy::parse(candidate) {
+                    let _ = policy.check(&[("key".into(), "k".into())], "b", length, 0);
+                }
+            }
+        }
+    }
+}

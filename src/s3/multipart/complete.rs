@@ -101,7 +101,12 @@ pub async fn complete(
     if let Some(version) = parts_of_answer.headers.get("x-amz-version-id") {
         headers.push((http::HeaderName::from_static("x-amz-version-id"), version.clone()));
     }
-    Ok(xml_response(parts_of_answer.status, answer, headers, request.request_id))
+    Ok(xml_response(
+        parts_of_answer.status,
+        answer,
+        headers,
+        request.request_id,
+    ))
 }
 
 async fn read_document(inbound: Inbound) -> Result<Bytes, S3Error> {
@@ -254,5 +259,15 @@ mod tests {
             Err(S3Error::MalformedXml)
         ));
         assert!(matches!(parse_part_list(b"not xml <"), Err(S3Error::MalformedXml)));
+    }
+
+    proptest::proptest! {
+        /// Any document: a part list in ascending order, or an error; never a panic.
+        #[test]
+        fn arbitrary_documents_never_panic(document in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            if let Ok(parts) = parse_part_list(&document) {
+                proptest::prop_assert!(parts.windows(2).all(|pair| pair[0].0 < pair[1].0));
+            }
+        }
     }
 }
