@@ -108,6 +108,10 @@ impl Service {
                 .map_err(|e| StartError::Kms("declared key", e))?;
         }
         tokio::spawn(crate::kms::sweep::run(Arc::clone(&kms)));
+        tokio::spawn(crate::s3::multipart::records::run_sweeper(
+            kms.store(),
+            upstream.clone(),
+        ));
         let users = UserDirectory::new(Users::from_config(config, &registry.users));
         Ok(Service {
             s3: S3Api::new(

@@ -23,7 +23,7 @@ mod forward;
 mod get;
 mod layout;
 pub mod listing;
-mod multipart;
+pub mod multipart;
 pub mod operation;
 mod post_object;
 mod post_policy;

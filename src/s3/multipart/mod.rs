@@ -76,7 +76,10 @@ pub async fn create(
             detail: "the upstream's CreateMultipartUpload answer has no UploadId".to_owned(),
         })?;
     api.uploads
-        .create(&upload_id, &UploadRecord::new(bucket, key, &data_key.envelope))
+        .create(
+            &upload_id,
+            &UploadRecord::new(&upload_id, bucket, key, &data_key.envelope),
+        )
         .await?;
     let applied = data_key.applied(encryption.context_echo.clone());
     Ok(xml_response(

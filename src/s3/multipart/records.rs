@@ -2,9 +2,11 @@
 //! envelope (its wrapped data key and context), one record per part (ETag, plaintext length,
 //! CRC64-NVME, whether it is staged), and the sealed bytes of staged small parts.
 //!
-//! Layout under `uploads/<sha256(upload id)[..16] hex>/`: `upload.json`, `part-NNNNN.json`,
-//! `part-NNNNN.bin`. Every instance sharing the key store continues any upload; nothing about
-//! an upload lives only in memory. Records are deleted at Complete and Abort.
+//! Layout: `uploads/<id>.json` for the upload (flat, so every key store can list them), and
+//! `uploads/<id>/part-NNNNN.json` and `part-NNNNN.bin` for its parts, where `<id>` is the hex
+//! of the first 16 bytes of SHA-256 of the upload id. Every instance sharing the key store
+//! continues any upload; nothing about an upload lives only in memory. Records are deleted at
+//! Complete and Abort, and by [`Uploads::sweep`] once the upstream no longer knows the upload.
 //!
 //! Every record is read from the store on every use, never cached: an upload completed or
 //! aborted through one instance must be gone for all of them at once.
@@ -16,14 +18,21 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use http::Method;
+
 use crate::kms::blob::EncryptionContext;
 use crate::kms::store::{CONFLICT_ATTEMPTS, Expect, KeyStore, StoreError, conflict_backoff};
 use crate::s3::S3Error;
 use crate::s3::sse::{Envelope, Layout, SseAlgorithm};
+use crate::upstream::{Upstream, UpstreamRequest};
 
 /// An upload in progress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadRecord {
+    /// The upload id (the upstream's).
+    pub upload_id: String,
+    /// When the upload was created, Unix seconds.
+    pub initiated: i64,
     /// The bucket.
     pub bucket: String,
     /// The object key.
@@ -42,8 +51,10 @@ pub struct UploadRecord {
 
 impl UploadRecord {
     /// The record of an upload of `bucket/key` under `envelope`.
-    pub fn new(bucket: &str, key: &str, envelope: &Envelope) -> UploadRecord {
+    pub fn new(upload_id: &str, bucket: &str, key: &str, envelope: &Envelope) -> UploadRecord {
         UploadRecord {
+            upload_id: upload_id.to_owned(),
+            initiated: crate::s3::unix_now(),
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             algorithm: envelope.algorithm.as_str().to_owned(),
@@ -179,10 +190,62 @@ impl Uploads {
         }
     }
 
+    /// Every upload record, oldest first.
+    pub async fn uploads(&self) -> Result<Vec<UploadRecord>, S3Error> {
+        let mut uploads = Vec::new();
+        for path in self.store.list(UPLOADS_PREFIX).await.map_err(store_error)? {
+            if !path.ends_with(".json") {
+                continue;
+            }
+            let Some((bytes, _)) = self.store.get(&path).await.map_err(store_error)? else {
+                continue;
+            };
+            match serde_json::from_slice::<UploadRecord>(&bytes) {
+                Ok(record) => uploads.push(record),
+                Err(error) => tracing::warn!(path, %error, "unreadable upload record"),
+            }
+        }
+        uploads.sort_by_key(|record| record.initiated);
+        Ok(uploads)
+    }
+
+    /// Forgets the uploads created more than `stale_after` seconds before `now` that the
+    /// upstream no longer knows (aborted or completed behind s3kms's back, or lost); uploads
+    /// the upstream still has are kept, however old, as AWS keeps them until aborted. Returns
+    /// how many were forgotten.
+    pub async fn sweep(&self, upstream: &Upstream, stale_after: i64, now: i64) -> Result<usize, S3Error> {
+        let mut forgotten = 0;
+        for record in self.uploads().await? {
+            if now - record.initiated < stale_after {
+                break;
+            }
+            let probe = UpstreamRequest {
+                method: Method::GET,
+                bucket: Some(record.bucket.clone()),
+                key: Some(record.key.clone()),
+                query: vec![
+                    ("uploadId".to_owned(), record.upload_id.clone()),
+                    ("max-parts".to_owned(), "1".to_owned()),
+                ],
+                headers: http::HeaderMap::new(),
+                body: None,
+            };
+            match upstream.send(probe).await {
+                Ok(response) if response.status() == http::StatusCode::NOT_FOUND => {
+                    self.forget(&record.upload_id).await;
+                    forgotten += 1;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "upload sweep: the upstream did not answer"),
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// Forgets an upload (Complete, Abort); best effort on every record.
     pub async fn forget(&self, upload_id: &str) {
         let paths = self.store.list(&listing_prefix(upload_id)).await.unwrap_or_default();
-        for path in paths.iter().filter(|p| !p.ends_with("upload.json")) {
+        for path in &paths {
             if let Err(error) = self.remove(path).await {
                 tracing::warn!(%error, path, "upload record not removed");
             }
@@ -227,8 +290,14 @@ pub fn no_such_upload(upload_id: &str) -> S3Error {
     }
 }
 
+/// Where upload records live.
+const UPLOADS_PREFIX: &str = "uploads/";
+
 fn directory(upload_id: &str) -> String {
-    format!("uploads/{}", hex::encode(&Sha256::digest(upload_id.as_bytes())[..16]))
+    format!(
+        "{UPLOADS_PREFIX}{}",
+        hex::encode(&Sha256::digest(upload_id.as_bytes())[..16])
+    )
 }
 
 /// The prefix that lists an upload's records (both stores list the names right below it).
@@ -237,7 +306,7 @@ fn listing_prefix(upload_id: &str) -> String {
 }
 
 fn upload_path(upload_id: &str) -> String {
-    format!("{}/upload.json", directory(upload_id))
+    format!("{}.json", directory(upload_id))
 }
 
 fn part_path(upload_id: &str, number: u32) -> String {
@@ -257,5 +326,27 @@ fn store_error(error: StoreError) -> S3Error {
 fn internal(detail: &str) -> S3Error {
     S3Error::InternalError {
         detail: detail.to_owned(),
+    }
+}
+
+/// How often [`run_sweeper`] looks.
+pub const SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Uploads younger than this are never swept.
+pub const STALE_AFTER_SECONDS: i64 = 24 * 3600;
+
+/// Sweeps upload records every [`SWEEP_PERIOD`], forever (spawn it).
+pub async fn run_sweeper(store: Arc<KeyStore>, upstream: Upstream) {
+    let uploads = Uploads::new(store);
+    let mut ticker = tokio::time::interval(SWEEP_PERIOD);
+    loop {
+        ticker.tick().await;
+        match uploads
+            .sweep(&upstream, STALE_AFTER_SECONDS, crate::s3::unix_now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "forgot upload records the upstream no longer has"),
+            Err(error) => tracing::warn!(%error, "upload sweep failed"),
+        }
     }
 }
