@@ -250,3 +250,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn sizes_invert_for_ten_thousand_parts() {
+    // The most parts S3 allows: 10,000 unaligned parts with a tiny last one (manifest merged),
+    // and 9,999 with the manifest as part 10,000.
+    for (count, placement) in [
+        (10_000u32, ManifestPlacement::MergedWithLastPart),
+        (9_999, ManifestPlacement::SeparatePart),
+    ] {
+        let lengths: Vec<u64> = (1..=count)
+            .map(|number| {
+                if number == count {
+                    1
+                } else {
+                    5 * MIB + u64::from(number % 977)
+                }
+            })
+            .collect();
+        let manifest = manifest(&lengths, placement);
+        let total: u64 = lengths.iter().sum();
+        let stored = data_streams_len(&manifest) + manifest.stored_len();
+        assert_eq!(manifest.backend_part_count(), 10_000);
+        assert_eq!(stored, multipart_stored_len(total, 10_000).unwrap());
+        assert_eq!(multipart_plaintext_len(stored, 10_000), Some(total));
+    }
+}
