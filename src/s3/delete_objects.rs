@@ -70,32 +70,32 @@ pub fn delete_document(entries: &[&DeleteEntry], quiet: bool) -> String {
         xml.push_str("<Quiet>true</Quiet>");
     }
     for entry in entries {
-        xml.push_str("<Object><Key>");
-        xml.push_str(&escaped(&entry.key));
-        xml.push_str("</Key>");
-        if let Some(version) = &entry.version_id {
-            xml.push_str("<VersionId>");
-            xml.push_str(&escaped(version));
-            xml.push_str("</VersionId>");
-        }
+        xml.push_str("<Object>");
+        push_name(&mut xml, entry);
         xml.push_str("</Object>");
     }
     xml.push_str("</Delete>");
     xml
 }
 
+/// `<Key>…</Key>` and, when named, `<VersionId>…</VersionId>`.
+fn push_name(xml: &mut String, entry: &DeleteEntry) {
+    xml.push_str("<Key>");
+    xml.push_str(&escaped(&entry.key));
+    xml.push_str("</Key>");
+    if let Some(version) = &entry.version_id {
+        xml.push_str("<VersionId>");
+        xml.push_str(&escaped(version));
+        xml.push_str("</VersionId>");
+    }
+}
+
 /// The `<Error>` entries of denied objects.
 fn denied_entries(denied: &[(&DeleteEntry, S3Error)]) -> String {
     let mut xml = String::new();
     for (entry, error) in denied {
-        xml.push_str("<Error><Key>");
-        xml.push_str(&escaped(&entry.key));
-        xml.push_str("</Key>");
-        if let Some(version) = &entry.version_id {
-            xml.push_str("<VersionId>");
-            xml.push_str(&escaped(version));
-            xml.push_str("</VersionId>");
-        }
+        xml.push_str("<Error>");
+        push_name(&mut xml, entry);
         xml.push_str("<Code>AccessDenied</Code><Message>");
         xml.push_str(&escaped(&error.to_string()));
         xml.push_str("</Message></Error>");

@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 pytest.register_assert_rewrite("s3_expect", "clients")
 
 from clients import AwsCli, Rclone, S3cmd, boto3_client, require_request_id, tool
-from servers import S3kms, SeaweedFS, ServerCredentials, ServerExitedEarly, log_tail, s3kms_config_toml, S3_ONLY_POLICY
+from servers import S3kms, SeaweedFS, ServerCredentials, ServerExitedEarly, log_tail, s3kms_config_toml, S3_ONLY_POLICY, toml_string
 from sigv4_raw import Credentials, RawS3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -355,3 +355,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     elif not secrets_used:
         print("warning: the secret scan found no s3kms configs to take secrets from")
+
+
+def start_shared_store_instance(
+    workdir: Path, seaweedfs, root_key: str, users: list[ServerCredentials], key_store_bucket: str
+) -> S3kms:
+    """An s3kms in front of `seaweedfs` with its own data_dir, the root key from a file, and the
+    `s3` key store in `key_store_bucket`: start two with the same root key and bucket to get two
+    instances that share everything (DESIGN §8)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "root.key").write_text(root_key)
+    upstream_credentials = ServerCredentials("upstream", UPSTREAM_ADMIN.access_key_id, UPSTREAM_ADMIN.secret_access_key)
+    config = "\n".join([
+        # Top-level keys first: TOML puts everything after a table header into that table.
+        f"root_key_file = {toml_string(str(workdir / 'root.key'))}",
+        s3kms_config_toml(
+            data_dir=workdir / "data",
+            users=users,
+            account_id=ACCOUNT_ID,
+            region=REGION,
+            upstream=(seaweedfs.endpoint, upstream_credentials),
+        ),
+        "[key_store]",
+        'type = "s3"',
+        f"bucket = {toml_string(key_store_bucket)}",
+        'prefix = "kms/"',
+        "",
+    ])
+    (workdir / "s3kms.toml").write_text(config)
+    instance = S3kms(require_s3kms_binary(), workdir / "s3kms.toml", workdir / "s3kms.stderr.log")
+    instance.start()
+    LIVE_LOGS.add(instance.log_path)
+    return instance

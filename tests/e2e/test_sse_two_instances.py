@@ -17,8 +17,8 @@ import pytest
 pytest.register_assert_rewrite("sse_support")
 
 from clients import boto3_client, require_request_id  # noqa: E402
-from conftest import ACCOUNT_ID, LIVE_LOGS, REGION, UPSTREAM_ADMIN, empty_and_delete_bucket, require_s3kms_binary, unique_bucket_name  # noqa: E402
-from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials, s3kms_config_toml, toml_string  # noqa: E402
+from conftest import LIVE_LOGS, REGION, empty_and_delete_bucket, start_shared_store_instance, unique_bucket_name  # noqa: E402
+from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials  # noqa: E402
 from sigv4_raw import Credentials  # noqa: E402
 from sse_support import KiB, MAGIC, MiB, SeaweedRaw, assert_error, kms_client, new_key  # noqa: E402
 
@@ -29,27 +29,8 @@ KEY_STORE_BUCKET = "s3kms-sse-two-instances-store"
 
 
 def start_instance(workdir, seaweedfs, root_key: str) -> S3kms:
-    """As test_two_instances.py: own data_dir, the root key from a file, the shared store."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "root.key").write_text(root_key)
-    upstream_credentials = ServerCredentials("upstream", UPSTREAM_ADMIN.access_key_id, UPSTREAM_ADMIN.secret_access_key)
-    config = "\n".join([
-        f"root_key_file = {toml_string(str(workdir / 'root.key'))}",
-        s3kms_config_toml(
-            data_dir=workdir / "data", users=[ADMIN], account_id=ACCOUNT_ID, region=REGION,
-            upstream=(seaweedfs.endpoint, upstream_credentials),
-        ),
-        "[key_store]",
-        'type = "s3"',
-        f"bucket = {toml_string(KEY_STORE_BUCKET)}",
-        'prefix = "kms/"',
-        "",
-    ])
-    (workdir / "s3kms.toml").write_text(config)
-    instance = S3kms(require_s3kms_binary(), workdir / "s3kms.toml", workdir / "s3kms.stderr.log")
-    instance.start()
-    LIVE_LOGS.add(instance.log_path)
-    return instance
+    """An instance with its own data_dir and the store shared with the other."""
+    return start_shared_store_instance(workdir, seaweedfs, root_key, [ADMIN], KEY_STORE_BUCKET)
 
 
 class Side:

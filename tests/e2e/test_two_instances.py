@@ -15,8 +15,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import ACCOUNT_ID, REGION, UPSTREAM_ADMIN, require_s3kms_binary
-from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials, s3kms_config_toml, toml_string
+from conftest import REGION, UPSTREAM_ADMIN, start_shared_store_instance
+from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials
 
 ADMIN = ServerCredentials("admin", "AKIATWOINSTANCES0001", "two-instances-secret-0123456789", ALLOW_ALL_POLICY)
 KEY_STORE_BUCKET = "s3kms-shared-keystore"
@@ -25,30 +25,8 @@ pytestmark = pytest.mark.proxy_only
 
 
 def start_instance(workdir, seaweedfs, root_key: str) -> S3kms:
-    """An instance with its own data_dir (root key given in the config) and the shared store."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "root.key").write_text(root_key)
-    upstream_credentials = ServerCredentials("upstream", UPSTREAM_ADMIN.access_key_id, UPSTREAM_ADMIN.secret_access_key)
-    config = "\n".join([
-        # Top-level keys first: TOML puts everything after a table header into that table.
-        f"root_key_file = {toml_string(str(workdir / 'root.key'))}",
-        s3kms_config_toml(
-            data_dir=workdir / "data",
-            users=[ADMIN],
-            account_id=ACCOUNT_ID,
-            region=REGION,
-            upstream=(seaweedfs.endpoint, upstream_credentials),
-        ),
-        "[key_store]",
-        'type = "s3"',
-        f"bucket = {toml_string(KEY_STORE_BUCKET)}",
-        'prefix = "kms/"',
-        "",
-    ])
-    (workdir / "s3kms.toml").write_text(config)
-    instance = S3kms(require_s3kms_binary(), workdir / "s3kms.toml", workdir / "s3kms.stderr.log")
-    instance.start()
-    return instance
+    """An instance with its own data_dir and the store shared with the other."""
+    return start_shared_store_instance(workdir, seaweedfs, root_key, [ADMIN], KEY_STORE_BUCKET)
 
 
 def kms_client(instance: S3kms):
