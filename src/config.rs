@@ -51,6 +51,8 @@ pub struct Config {
     /// Buckets whose objects not written by s3kms (plaintext) are served as stored; in every
     /// other bucket such an object is refused rather than passed off as decrypted.
     pub plaintext_buckets: Vec<String>,
+    /// Accept SSE-KMS reads and writes over plain HTTP (AWS refuses them; default false).
+    pub allow_sse_kms_over_http: bool,
 }
 
 /// The `[limits]` table.
@@ -188,6 +190,8 @@ struct RawConfig {
     limits: Option<RawLimits>,
     #[serde(default)]
     plaintext_buckets: Vec<String>,
+    #[serde(default)]
+    allow_sse_kms_over_http: bool,
 }
 
 #[derive(Deserialize)]
@@ -315,6 +319,7 @@ impl Config {
             key_store: validate_key_store(raw.key_store)?,
             limits: validate_limits(raw.limits)?,
             plaintext_buckets: raw.plaintext_buckets,
+            allow_sse_kms_over_http: raw.allow_sse_kms_over_http,
             tls: raw.tls.map(|tls| TlsConfig {
                 cert_file: if tls.cert_file.is_absolute() {
                     tls.cert_file

@@ -69,7 +69,7 @@ pub async fn get_object(api: &S3Api, request: &S3Request<'_>) -> Result<Response
         return respond_head(request, selection, plaintext_len, headers);
     }
     if envelope.algorithm == SseAlgorithm::AwsKms {
-        request.require_sigv4_for_kms()?;
+        request.require_kms_transport(api.allow_sse_kms_over_http)?;
     }
     let data_key = encryption::unwrap(&api.kms, &request.caller(), &envelope, bucket, key).await?;
     let reader = Reader {

@@ -88,6 +88,8 @@ pub struct S3Api {
     reserved_bucket: Option<String>,
     /// Buckets whose objects not written by s3kms are served as stored.
     plaintext_buckets: Vec<String>,
+    /// SSE-KMS is accepted over plain HTTP (AWS refuses it).
+    allow_sse_kms_over_http: bool,
     upstream: Upstream,
     kms: Arc<Kms>,
     settings: BucketSettings,
@@ -147,18 +149,21 @@ impl S3Request<'_> {
             .map(|(_, value)| value.as_str())
     }
 
-    /// AWS's refusal of SSE-KMS requests not signed with SigV4 (spec §3.5).
-    pub fn require_sigv4_for_kms(&self) -> Result<(), S3Error> {
-        if !self.signature_v2 {
-            return Ok(());
-        }
-        Err(S3Error::InvalidArgument {
-            message:
-                "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4."
-                    .to_owned(),
+    /// AWS's refusal of SSE-KMS requests not signed with SigV4, or (unless `allow_http`) not
+    /// made over TLS (spec §3.5).
+    pub fn require_kms_transport(&self, allow_http: bool) -> Result<(), S3Error> {
+        let refusal = |requirement: &str| S3Error::InvalidArgument {
+            message: format!("Requests specifying Server Side Encryption with AWS KMS managed keys {requirement}"),
             name: "Authorization".to_owned(),
             value: "null".to_owned(),
-        })
+        };
+        if self.signature_v2 {
+            return Err(refusal("require AWS Signature Version 4."));
+        }
+        if !self.secure && !allow_http {
+            return Err(refusal("must be made over a secure connection."));
+        }
+        Ok(())
     }
 
     /// The bucket (present for every object and bucket operation).
@@ -192,6 +197,7 @@ impl S3Api {
                 KeyStoreConfig::File => None,
             },
             plaintext_buckets: config.plaintext_buckets.clone(),
+            allow_sse_kms_over_http: config.allow_sse_kms_over_http,
             upstream,
             settings: BucketSettings::new(Arc::clone(&store)),
             uploads: multipart::Uploads::new(store),
@@ -353,7 +359,7 @@ impl S3Api {
         let default = self.settings.encryption(bucket).await.map_err(settings_error)?;
         let encryption = encryption::ObjectEncryption::for_write(requested, &default);
         if encryption.algorithm == sse::SseAlgorithm::AwsKms {
-            request.require_sigv4_for_kms()?;
+            request.require_kms_transport(self.allow_sse_kms_over_http)?;
         }
         Ok(Some(encryption))
     }

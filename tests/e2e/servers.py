@@ -303,6 +303,7 @@ def s3kms_config_toml(
     upstream: tuple[str, ServerCredentials] | None,
     listen: str = "127.0.0.1:0",
     plaintext_buckets: list[str] | None = None,
+    allow_sse_kms_over_http: bool = True,
 ) -> str:
     lines = [
         f"listen = {toml_string(listen)}",
@@ -313,6 +314,8 @@ def s3kms_config_toml(
     ]
     if plaintext_buckets:
         lines.insert(-1, "plaintext_buckets = [" + ", ".join(toml_string(b) for b in plaintext_buckets) + "]")
+    # The suites talk plain HTTP to s3kms; AWS (and s3kms by default) refuses SSE-KMS over it.
+    lines.insert(-1, f"allow_sse_kms_over_http = {'true' if allow_sse_kms_over_http else 'false'}")
     for user in users:
         lines += [
             "[[users]]",

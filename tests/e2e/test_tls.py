@@ -14,6 +14,7 @@ import os
 import subprocess
 
 import boto3
+from botocore.exceptions import ClientError
 import pytest
 from botocore.config import Config
 from boto3.s3.transfer import TransferConfig
@@ -46,7 +47,10 @@ def https(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tls")
     cert, key = make_certificate(workdir)
     config = "\n".join([
-        s3kms_config_toml(data_dir=workdir / "data", users=[admin_alice()], account_id=ACCOUNT_ID, region=REGION, upstream=None),
+        s3kms_config_toml(
+            data_dir=workdir / "data", users=[admin_alice()], account_id=ACCOUNT_ID, region=REGION, upstream=None,
+            allow_sse_kms_over_http=False,
+        ),
         "[tls]",
         f"cert_file = {toml_string(cert)}",
         f"key_file = {toml_string(key)}",
@@ -188,3 +192,40 @@ def test_an_https_upstream_verified_with_its_ca_file(seaweedfs_over_https, tmp_p
         assert "ServiceUnavailable" in str(refused.value) or "503" in str(refused.value), refused.value
     finally:
         untrusting.stop()
+
+
+def test_sse_kms_needs_tls_as_on_aws(https, tmp_path):
+    """Over HTTPS, SSE-KMS reads and writes work; the same configuration over plain HTTP
+    refuses them with AWS's InvalidArgument, while SSE-S3 keeps working."""
+    instance, cert = https
+    s3 = client("s3", instance.endpoint, cert)
+    bucket = "sse-kms-over-tls"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"secret", ServerSideEncryption="aws:kms")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"secret"
+
+    workdir = tmp_path / "plain"
+    workdir.mkdir()
+    (workdir / "s3kms.toml").write_text(
+        s3kms_config_toml(
+            data_dir=workdir / "data", users=[admin_alice()], account_id=ACCOUNT_ID, region=REGION, upstream=None,
+            allow_sse_kms_over_http=False,
+        )
+    )
+    plain = S3kms(require_s3kms_binary(), workdir / "s3kms.toml", workdir / "s3kms.stderr.log")
+    plain.start()
+    try:
+        s3 = client("s3", plain.endpoint, cert)
+        s3.create_bucket(Bucket=bucket)
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket=bucket, Key="k", Body=b"secret", ServerSideEncryption="aws:kms")
+        error = refused.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error["Error"]["Code"] == "InvalidArgument"
+        assert error["Error"]["Message"] == (
+            "Requests specifying Server Side Encryption with AWS KMS managed keys must be made over a secure connection."
+        )
+        s3.put_object(Bucket=bucket, Key="s3", Body=b"fine")
+        assert s3.get_object(Bucket=bucket, Key="s3")["Body"].read() == b"fine"
+    finally:
+        plain.stop()
