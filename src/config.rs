@@ -60,6 +60,8 @@ pub struct Config {
 pub struct Limits {
     /// Seconds a client may take to send a request's headers (slowloris guard).
     pub header_read_timeout_seconds: u64,
+    /// A request body that sends nothing for this long is cut off with `400 RequestTimeout`.
+    pub body_idle_timeout_seconds: u64,
     /// Largest request head (request line + headers) in bytes; larger ones get 431.
     pub max_header_bytes: usize,
     /// Most header fields in one request; more get 431.
@@ -72,6 +74,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             header_read_timeout_seconds: 30,
+            body_idle_timeout_seconds: 20,
             max_header_bytes: 64 * 1024,
             max_headers: 100,
             max_connections: 4096,
@@ -198,6 +201,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     header_read_timeout_seconds: Option<u64>,
+    body_idle_timeout_seconds: Option<u64>,
     max_header_bytes: Option<usize>,
     max_headers: Option<usize>,
     max_connections: Option<usize>,
@@ -423,12 +427,18 @@ fn validate_limits(raw: Option<RawLimits>) -> Result<Limits, ConfigError> {
         header_read_timeout_seconds: raw
             .header_read_timeout_seconds
             .unwrap_or(defaults.header_read_timeout_seconds),
+        body_idle_timeout_seconds: raw
+            .body_idle_timeout_seconds
+            .unwrap_or(defaults.body_idle_timeout_seconds),
         max_header_bytes: raw.max_header_bytes.unwrap_or(defaults.max_header_bytes),
         max_headers: raw.max_headers.unwrap_or(defaults.max_headers),
         max_connections: raw.max_connections.unwrap_or(defaults.max_connections),
     };
     if limits.header_read_timeout_seconds == 0 {
         return Err(invalid("limits.header_read_timeout_seconds", "must be at least 1"));
+    }
+    if limits.body_idle_timeout_seconds == 0 {
+        return Err(invalid("limits.body_idle_timeout_seconds", "must be at least 1"));
     }
     if limits.max_header_bytes < 8192 {
         return Err(invalid(

@@ -53,6 +53,8 @@ pub struct BodyPromise {
     pub checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
     /// The aws-chunked decoder, for `Content-Encoding: aws-chunked` bodies.
     pub chunked: Option<ChunkedDecoder>,
+    /// How long the client may send nothing before the body fails with `RequestTimeout`.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// What the body stream found, shared between the stream and the handler: the first error, or
@@ -106,6 +108,9 @@ pub struct VerifiedBody {
     unverified: VecDeque<Bytes>,
     verdict: Verdict,
     state: State,
+    idle_timeout: std::time::Duration,
+    /// Fires when the client has sent nothing for `idle_timeout` (slow-body clients).
+    idle: Pin<Box<tokio::time::Sleep>>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -133,6 +138,8 @@ impl VerifiedBody {
             unverified: VecDeque::new(),
             verdict,
             state: State::Streaming,
+            idle_timeout: promise.idle_timeout,
+            idle: Box::pin(tokio::time::sleep(promise.idle_timeout)),
         }
     }
 
@@ -272,7 +279,16 @@ impl Body for VerifiedBody {
                 }
                 State::Streaming => {}
             }
-            match ready!(Pin::new(&mut this.source).poll_frame(cx)) {
+            let polled = Pin::new(&mut this.source).poll_frame(cx);
+            if polled.is_pending() {
+                if this.idle.as_mut().poll(cx).is_ready() {
+                    return this.fail(S3Error::RequestTimeout);
+                }
+                return Poll::Pending;
+            }
+            let deadline = tokio::time::Instant::now() + this.idle_timeout;
+            this.idle.as_mut().reset(deadline);
+            match ready!(polled) {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data()
                         && let Err(error) = this.accept(data)
@@ -329,6 +345,7 @@ pub fn inbound_body(
     body: Incoming,
     payload: Payload,
     verdict: Verdict,
+    idle_timeout: std::time::Duration,
 ) -> Result<Option<VerifiedBody>, S3Error> {
     let headers = &parts.headers;
     let (length, chunked, sha256) = match payload {
@@ -360,6 +377,7 @@ pub fn inbound_body(
         md5: content_md5(headers)?,
         checksum: checksum_header(headers)?,
         chunked,
+        idle_timeout,
     };
     use http_body_util::BodyExt;
     Ok(Some(VerifiedBody::new(

@@ -95,6 +95,11 @@ pub enum S3Error {
     /// The body ended before the declared length.
     #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
     IncompleteBody,
+    /// The client sent nothing of its body for too long.
+    #[error(
+        "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
+    )]
+    RequestTimeout,
     /// A body-carrying request without a length.
     #[error("You must provide the Content-Length HTTP header.")]
     MissingContentLength,
@@ -258,6 +263,7 @@ impl S3Error {
             S3Error::BadDigest { .. } => "BadDigest",
             S3Error::InvalidDigest => "InvalidDigest",
             S3Error::IncompleteBody => "IncompleteBody",
+            S3Error::RequestTimeout => "RequestTimeout",
             S3Error::MissingContentLength => "MissingContentLength",
             S3Error::PreconditionFailed { .. } => "PreconditionFailed",
             S3Error::InvalidRequest { .. } => "InvalidRequest",
@@ -300,6 +306,7 @@ impl S3Error {
             | S3Error::BadDigest { .. }
             | S3Error::InvalidDigest
             | S3Error::IncompleteBody
+            | S3Error::RequestTimeout
             | S3Error::InvalidRequest { .. }
             | S3Error::InvalidArgument { .. }
             | S3Error::MetadataTooLarge { .. }

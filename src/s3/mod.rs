@@ -90,6 +90,8 @@ pub struct S3Api {
     plaintext_buckets: Vec<String>,
     /// SSE-KMS is accepted over plain HTTP (AWS refuses it).
     allow_sse_kms_over_http: bool,
+    /// How long a request body may stall.
+    body_idle_timeout: std::time::Duration,
     upstream: Upstream,
     kms: Arc<Kms>,
     settings: BucketSettings,
@@ -198,6 +200,7 @@ impl S3Api {
             },
             plaintext_buckets: config.plaintext_buckets.clone(),
             allow_sse_kms_over_http: config.allow_sse_kms_over_http,
+            body_idle_timeout: std::time::Duration::from_secs(config.limits.body_idle_timeout_seconds),
             upstream,
             settings: BucketSettings::new(Arc::clone(&store)),
             uploads: multipart::Uploads::new(store),
@@ -311,7 +314,13 @@ impl S3Api {
         }
         let checksum_in_trailer = matches!(authenticated.payload, Payload::Chunked(_));
         let verdict = Verdict::default();
-        let body = body::inbound_body(parts, body, authenticated.payload, verdict.clone())?;
+        let body = body::inbound_body(
+            parts,
+            body,
+            authenticated.payload,
+            verdict.clone(),
+            self.body_idle_timeout,
+        )?;
         let inbound = Inbound {
             body,
             verdict,

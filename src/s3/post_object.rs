@@ -130,6 +130,7 @@ pub async fn post_object(
         md5: content_md5(&synthetic.headers)?,
         checksum: checksum_header(&synthetic.headers)?,
         chunked: None,
+        idle_timeout: api.body_idle_timeout,
     };
     let inbound = Inbound {
         body: Some(VerifiedBody::new(file.boxed_unsync(), promise, verdict.clone())),

@@ -1,8 +1,9 @@
-"""The listener's `[limits]`: slow request heads are cut off, oversized heads get 431, and the
-connection cap holds further clients back until a connection ends."""
+"""The listener's `[limits]`: slow request heads and stalled bodies are cut off, oversized heads
+get 431, and the connection cap holds further clients back until a connection ends."""
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import time
 
@@ -10,6 +11,7 @@ import pytest
 
 from conftest import ACCOUNT_ID, REGION, USERS, require_s3kms_binary
 from servers import S3kms, ServerCredentials, s3kms_config_toml, S3_ONLY_POLICY
+from sigv4_raw import sign_headers
 
 pytestmark = pytest.mark.proxy_only
 
@@ -24,7 +26,7 @@ def limited(tmp_path_factory):
         region=REGION,
         upstream=None,
     )
-    config += "\n[limits]\nheader_read_timeout_seconds = 1\nmax_header_bytes = 8192\nmax_headers = 20\nmax_connections = 2\n"
+    config += "\n[limits]\nheader_read_timeout_seconds = 1\nbody_idle_timeout_seconds = 1\nmax_header_bytes = 8192\nmax_headers = 20\nmax_connections = 2\n"
     (workdir / "s3kms.toml").write_text(config)
     instance = S3kms(require_s3kms_binary(), workdir / "s3kms.toml", workdir / "s3kms.stderr.log")
     instance.start()
@@ -82,3 +84,31 @@ def test_the_connection_cap_holds_clients_back(limited):
     finally:
         first.close()
         second.close()
+
+
+def signed_request(limited, method: str, path: str, extra: dict[str, str]) -> bytes:
+    host, port = limited
+    headers = {"host": f"{host}:{port}", **extra}
+    sign_headers(method, path, [], headers, "UNSIGNED-PAYLOAD", USERS["alice"], REGION, dt.datetime.now(dt.timezone.utc))
+    lines = [f"{method} {path} HTTP/1.1"] + [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_a_stalled_body_is_cut_off_and_stores_nothing(limited):
+    with socket.create_connection(limited, timeout=10) as connection:
+        connection.sendall(signed_request(limited, "PUT", "/stall-bucket", {"content-length": "0"}))
+        assert status_of(connection) == 200
+    with socket.create_connection(limited, timeout=10) as connection:
+        connection.sendall(signed_request(limited, "PUT", "/stall-bucket/stalled", {"content-length": "100"}))
+        connection.sendall(b"x" * 10)
+        started = time.monotonic()
+        received = b""
+        while chunk := connection.recv(4096):
+            received += chunk
+        elapsed = time.monotonic() - started
+        assert received.startswith(b"HTTP/1.1 400"), received[:200]
+        assert b"<Code>RequestTimeout</Code>" in received
+        assert 0.5 < elapsed < 5, f"answered after {elapsed:.1f} s; the limit is 1 s"
+    with socket.create_connection(limited, timeout=10) as connection:
+        connection.sendall(signed_request(limited, "GET", "/stall-bucket/stalled", {}))
+        assert status_of(connection) == 404
