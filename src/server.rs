@@ -297,9 +297,11 @@ pub async fn run(
 ) {
     let mut builder = ConnBuilder::new(TokioExecutor::new());
     // A client that trickles its request headers (slowloris) is cut off instead of holding a
-    // connection and its task forever; oversized heads get 431.
+    // connection and its task forever; oversized heads get 431. A client that half-closes its
+    // side after a complete request still gets the answer.
     builder
         .http1()
+        .half_close(true)
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_seconds))
         .max_buf_size(limits.max_header_bytes)

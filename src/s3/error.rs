@@ -95,6 +95,9 @@ pub enum S3Error {
     /// The body ended before the declared length.
     #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
     IncompleteBody,
+    /// A path that does not decode (invalid percent-encoding or UTF-8).
+    #[error("Couldn't parse the specified URI.")]
+    InvalidUri,
     /// The client sent nothing of its body for too long.
     #[error(
         "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
@@ -264,6 +267,7 @@ impl S3Error {
             S3Error::InvalidDigest => "InvalidDigest",
             S3Error::IncompleteBody => "IncompleteBody",
             S3Error::RequestTimeout => "RequestTimeout",
+            S3Error::InvalidUri => "InvalidURI",
             S3Error::MissingContentLength => "MissingContentLength",
             S3Error::PreconditionFailed { .. } => "PreconditionFailed",
             S3Error::InvalidRequest { .. } => "InvalidRequest",
@@ -307,6 +311,7 @@ impl S3Error {
             | S3Error::InvalidDigest
             | S3Error::IncompleteBody
             | S3Error::RequestTimeout
+            | S3Error::InvalidUri
             | S3Error::InvalidRequest { .. }
             | S3Error::InvalidArgument { .. }
             | S3Error::MetadataTooLarge { .. }

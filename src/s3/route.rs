@@ -78,9 +78,7 @@ fn decode(raw: &str) -> Result<String, S3Error> {
 }
 
 fn invalid_uri() -> S3Error {
-    S3Error::InvalidRequest {
-        message: "Couldn't parse the specified URI.".to_owned(),
-    }
+    S3Error::InvalidUri
 }
 
 #[cfg(test)]
