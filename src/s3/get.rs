@@ -4,7 +4,10 @@
 //! - HEAD: one HEAD; sizes come from the stored size and layout, no KMS call (as AWS, which
 //!   needs `kms:Decrypt` on HEAD only for checksum mode); `partNumber` on a multipart object
 //!   also reads its manifest;
-//! - whole GET: one GET, opened as it streams (`kms:Decrypt` as the user first);
+//! - whole GET: one GET, opened as it streams (`kms:Decrypt` as the user first). With
+//!   `x-amz-checksum-mode: ENABLED` (boto3's default) a small object is opened whole in memory
+//!   from that one GET; a larger one also reads its header and last segment, concurrently, for
+//!   the trailer's checksum;
 //! - ranged GET or `partNumber`: one HEAD, then one GET of exactly the segments the range
 //!   needs, pinned to the ETag (`If-Match`), plus at most one 48-byte header read, plus the
 //!   manifest once per object version (cached) for multipart objects.
@@ -19,13 +22,17 @@ use hyper::body::Incoming;
 
 use super::conditional::{self, Outcome};
 use super::layout::{self, StoredObject};
-use super::read::{RangeError, Read, Reader, Selection};
+use super::read::{RangeError, Read, Reader, Selection, checksum_headers};
 use super::sse::{Layout, SseAlgorithm, response_headers};
 use super::stream::Primed;
 use super::{S3Api, S3Error, S3Request, encryption, forward, full_body};
 use crate::format::{ByteRangeSpec, PlaintextRange};
 use crate::http::ResponseBody;
 use crate::upstream::UpstreamRequest;
+
+/// Single-stream objects up to this stored size are read whole and opened in memory when the
+/// client asks for their checksum (no extra upstream request for the trailer).
+const SMALL_OBJECT_LEN: u64 = 256 * 1024;
 
 /// Answers GetObject and HeadObject.
 pub async fn get_object(api: &S3Api, request: &S3Request<'_>) -> Result<Response<ResponseBody>, S3Error> {
@@ -79,7 +86,22 @@ pub async fn get_object(api: &S3Api, request: &S3Request<'_>) -> Result<Response
         object: &object,
         data_key: &data_key,
     };
-    if checksum_mode && matches!(selection, Selection::Whole) {
+    let whole = matches!(selection, Selection::Whole);
+    if checksum_mode
+        && whole
+        && streams_now
+        && envelope.layout == Layout::Single
+        && object.stored_len <= SMALL_OBJECT_LEN
+    {
+        let (plaintext, trailer) = reader.small_whole(response).await?;
+        headers.extend(checksum_headers(&trailer));
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(plaintext.len()));
+        let mut answer = Response::new(full_body(plaintext));
+        *answer.headers_mut() = headers;
+        forward::stamp(answer.headers_mut(), request.request_id);
+        return Ok(answer);
+    }
+    if checksum_mode && whole {
         headers.extend(reader.stored_checksum(envelope.layout, plaintext_len).await?);
     }
     if head && !matches!(selection, Selection::Part(_)) {

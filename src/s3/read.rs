@@ -112,15 +112,8 @@ impl Reader<'_> {
         layout: Layout,
         plaintext_len: u64,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, S3Error> {
-        use base64::Engine;
         let (algorithm, digest) = match layout {
-            Layout::Single => {
-                let trailer = self.single_trailer(plaintext_len).await?;
-                match trailer.client_checksum {
-                    Some(checksum) => (wire_algorithm(checksum.algorithm()), checksum.digest().to_vec()),
-                    None => (ChecksumAlgorithm::Crc64Nvme, trailer.crc64.to_be_bytes().to_vec()),
-                }
-            }
+            Layout::Single => return Ok(checksum_headers(&self.single_trailer(plaintext_len).await?)),
             Layout::Multipart => {
                 let layout = load_layout(self.api, self.bucket, self.key, self.object, self.data_key).await?;
                 let mut parts = layout.parts().iter();
@@ -129,16 +122,36 @@ impl Reader<'_> {
                 (ChecksumAlgorithm::Crc64Nvme, crc.to_be_bytes().to_vec())
             }
         };
-        let value = base64::engine::general_purpose::STANDARD.encode(digest);
-        let mut headers = Vec::new();
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.push((HeaderName::from_static(algorithm.header_name()), value));
-            headers.push((
-                HeaderName::from_static("x-amz-checksum-type"),
-                HeaderValue::from_static("FULL_OBJECT"),
-            ));
-        }
-        Ok(headers)
+        Ok(full_object_checksum(algorithm, &digest))
+    }
+
+    /// A small single-stream object read whole from `response` and opened in memory: its
+    /// plaintext and trailer, with no further upstream request (checksum mode on small GETs,
+    /// which boto3 asks for by default).
+    pub(super) async fn small_whole(&self, response: Response<Incoming>) -> Result<(Bytes, Trailer), S3Error> {
+        let corrupt = |error: FormatError| S3Error::InternalError {
+            detail: format!(
+                "stored object {}/{} failed authentication: {error}",
+                self.bucket, self.key
+            ),
+        };
+        let limit = usize::try_from(self.object.stored_len).unwrap_or(usize::MAX);
+        let stored = http_body_util::Limited::new(response.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|error| S3Error::ServiceUnavailable {
+                detail: format!("reading {}/{}: {error}", self.bucket, self.key),
+            })?
+            .to_bytes();
+        let mut decryptor = StreamDecryptor::new(self.data_key, StreamKind::SingleObject);
+        let plaintext: Vec<Bytes> = decryptor.push(&stored).map_err(corrupt)?;
+        let trailer = decryptor
+            .finish()
+            .map_err(corrupt)?
+            .ok_or_else(|| S3Error::InternalError {
+                detail: "a whole stream ended without its trailer".to_owned(),
+            })?;
+        Ok((plaintext.concat().into(), trailer))
     }
 
     /// The authenticated trailer of a single-stream object: its last segment and trailer (and
@@ -157,18 +170,23 @@ impl Reader<'_> {
                     detail: "the last byte does not plan".to_owned(),
                 })?;
                 let mut decryptor = StreamDecryptor::for_range(self.data_key, StreamKind::SingleObject, &plan);
-                if !plan.header_included() {
-                    let header =
-                        read_range(self.api, self.bucket, self.key, self.object, 0, RangePlan::HEADER.end).await?;
+                let fetch = plan.fetch();
+                let (header, bytes) = if plan.header_included() {
+                    (None, self.read(fetch.start, fetch.end).await?)
+                } else {
+                    // The header and the last segment, read at the same time.
+                    let (header, bytes) =
+                        tokio::join!(self.read(0, RangePlan::HEADER.end), self.read(fetch.start, fetch.end));
+                    (Some(header?), bytes?)
+                };
+                if let Some(header) = header {
                     decryptor.push(&header).map_err(corrupt)?;
                 }
-                let fetch = plan.fetch();
-                let bytes = read_range(self.api, self.bucket, self.key, self.object, fetch.start, fetch.end).await?;
                 decryptor.push(&bytes).map_err(corrupt)?;
                 decryptor.finish().map_err(corrupt)?
             }
             _ => {
-                let bytes = read_range(self.api, self.bucket, self.key, self.object, 0, stored).await?;
+                let bytes = self.read(0, stored).await?;
                 let mut decryptor = StreamDecryptor::new(self.data_key, StreamKind::SingleObject);
                 decryptor.push(&bytes).map_err(corrupt)?;
                 decryptor.finish().map_err(corrupt)?
@@ -177,6 +195,10 @@ impl Reader<'_> {
         trailer.ok_or_else(|| S3Error::InternalError {
             detail: "a read through the last segment ended without the trailer".to_owned(),
         })
+    }
+
+    async fn read(&self, start: u64, end: u64) -> Result<Bytes, S3Error> {
+        read_range(self.api, self.bucket, self.key, self.object, start, end).await
     }
 
     pub(super) async fn single(
@@ -337,4 +359,27 @@ impl Reader<'_> {
             streams,
         ))
     }
+}
+
+/// `x-amz-checksum-*` from a single stream's trailer: the client's checksum, else the
+/// CRC64-NVME s3kms computed.
+pub(super) fn checksum_headers(trailer: &Trailer) -> Vec<(HeaderName, HeaderValue)> {
+    match &trailer.client_checksum {
+        Some(checksum) => full_object_checksum(wire_algorithm(checksum.algorithm()), checksum.digest()),
+        None => full_object_checksum(ChecksumAlgorithm::Crc64Nvme, &trailer.crc64.to_be_bytes()),
+    }
+}
+
+fn full_object_checksum(algorithm: ChecksumAlgorithm, digest: &[u8]) -> Vec<(HeaderName, HeaderValue)> {
+    use base64::Engine;
+    let value = base64::engine::general_purpose::STANDARD.encode(digest);
+    let mut headers = Vec::new();
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.push((HeaderName::from_static(algorithm.header_name()), value));
+        headers.push((
+            HeaderName::from_static("x-amz-checksum-type"),
+            HeaderValue::from_static("FULL_OBJECT"),
+        ));
+    }
+    headers
 }
