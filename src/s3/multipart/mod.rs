@@ -156,11 +156,16 @@ pub async fn upload_part_copy(api: &S3Api, request: &S3Request<'_>) -> Result<Re
     ))
 }
 
-/// Answers AbortMultipartUpload: upstream first, then s3kms's records and staged parts.
+/// Answers AbortMultipartUpload: upstream first, then s3kms's records and staged parts. An
+/// upload s3kms has no record of (created behind its back) is still aborted upstream.
 pub async fn abort(api: &S3Api, request: &S3Request<'_>) -> Result<Response<ResponseBody>, S3Error> {
     let (bucket, key) = (request.bucket()?, request.key()?);
     let upload_id = upload_id(request)?;
-    api.uploads.upload(upload_id, bucket, key).await?;
+    if let Some(record) = api.uploads.find(upload_id).await?
+        && (record.bucket != bucket || record.key != key)
+    {
+        return Err(records::no_such_upload(upload_id));
+    }
     let response = api
         .send(UpstreamRequest {
             method: Method::DELETE,

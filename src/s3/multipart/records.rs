@@ -117,15 +117,19 @@ impl Uploads {
 
     /// The upload `upload_id` of `bucket/key`; `NoSuchUpload` when there is none.
     pub async fn upload(&self, upload_id: &str, bucket: &str, key: &str) -> Result<Arc<UploadRecord>, S3Error> {
+        match self.find(upload_id).await? {
+            Some(record) if record.bucket == bucket && record.key == key => Ok(record),
+            _ => Err(no_such_upload(upload_id)),
+        }
+    }
+
+    /// The record of `upload_id`, whatever object it is for.
+    pub async fn find(&self, upload_id: &str) -> Result<Option<Arc<UploadRecord>>, S3Error> {
         let Some((bytes, _)) = self.store.get(&upload_path(upload_id)).await.map_err(store_error)? else {
-            return Err(no_such_upload(upload_id));
+            return Ok(None);
         };
         let record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| internal(&e.to_string()))?;
-        let record = Arc::new(record);
-        if record.bucket != bucket || record.key != key {
-            return Err(no_such_upload(upload_id));
-        }
-        Ok(record)
+        Ok(Some(Arc::new(record)))
     }
 
     /// Records a part (replacing an earlier upload of the same number), with its staged bytes.
