@@ -199,7 +199,12 @@ impl AuditLog {
         let current = matches!(&*slot, Some((open_day, _)) if *open_day == day);
         if !current {
             let path = self.directory.join(format!("kms-{day}.jsonl"));
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(path)?;
+            end_any_torn_line(&mut file)?;
             *slot = Some((day, file));
         }
         match &mut *slot {
@@ -207,6 +212,23 @@ impl AuditLog {
             None => Ok(()),
         }
     }
+}
+
+/// A trail left by a crash can end in a partial line; the next record must not be glued to it.
+/// Ends such a line, so it stays one unreadable line and every later record stays whole.
+fn end_any_torn_line(file: &mut std::fs::File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let length = file.metadata()?.len();
+    if length == 0 {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(length - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// Removes secret members and camel-cases member names, leaving user data maps as they are.
