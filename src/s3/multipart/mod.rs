@@ -36,7 +36,7 @@ use crate::crypto::Key256;
 use crate::format::{MAX_PART_NUMBER, StreamEncryptor, StreamKind};
 use crate::http::ResponseBody;
 use crate::upstream::{BoxError, UpstreamBody, UpstreamRequest};
-pub use complete::complete;
+pub use complete::{complete, parse_part_list};
 pub use records::Uploads;
 use records::{PartRecord, UploadRecord};
 
