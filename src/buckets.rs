@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::kms::store::{CONFLICT_ATTEMPTS, Expect, KeyStore, StoreError, conflict_backoff};
+use crate::kms::store::{KeyStore, StoreError};
 use crate::policy::{PolicyDocument, PolicyKind};
 use crate::xml::{Document, escape_into};
 
@@ -210,30 +210,11 @@ impl BucketSettings {
     }
 
     async fn replace(&self, path: &str, bytes: &[u8]) -> Result<(), SettingsError> {
-        for attempt in 0..CONFLICT_ATTEMPTS {
-            let expect = match self.store.get(path).await? {
-                Some((_, version)) => Expect::Version(version),
-                None => Expect::Absent,
-            };
-            match self.store.put(path, bytes, expect).await {
-                Err(StoreError::Conflict(_)) => conflict_backoff(attempt).await,
-                result => return result.map(|_| ()).map_err(SettingsError::from),
-            }
-        }
-        Err(SettingsError::Store(StoreError::Conflict(path.to_owned())))
+        Ok(self.store.replace(path, bytes).await?)
     }
 
     async fn remove(&self, path: &str) -> Result<(), SettingsError> {
-        for attempt in 0..CONFLICT_ATTEMPTS {
-            let Some((_, version)) = self.store.get(path).await? else {
-                return Ok(());
-            };
-            match self.store.delete(path, &version).await {
-                Err(StoreError::Conflict(_)) => conflict_backoff(attempt).await,
-                result => return result.map_err(SettingsError::from),
-            }
-        }
-        Err(SettingsError::Store(StoreError::Conflict(path.to_owned())))
+        Ok(self.store.remove(path).await?)
     }
 }
 

@@ -99,6 +99,37 @@ impl KeyStore {
             KeyStore::S3(store) => store.list(prefix).await,
         }
     }
+
+    /// Writes a record whatever its current version (last writer wins), retrying the
+    /// conditional write on conflicts: for records with no read-modify-write (bucket settings,
+    /// upload records).
+    pub async fn replace(&self, path: &str, data: &[u8]) -> Result<(), StoreError> {
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let expect = match self.get(path).await? {
+                Some((_, version)) => Expect::Version(version),
+                None => Expect::Absent,
+            };
+            match self.put(path, data, expect).await {
+                Err(StoreError::Conflict(_)) => conflict_backoff(attempt).await,
+                result => return result.map(|_| ()),
+            }
+        }
+        Err(StoreError::Conflict(path.to_owned()))
+    }
+
+    /// Deletes a record if it exists, whatever its version (idempotent).
+    pub async fn remove(&self, path: &str) -> Result<(), StoreError> {
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let Some((_, version)) = self.get(path).await? else {
+                return Ok(());
+            };
+            match self.delete(path, &version).await {
+                Err(StoreError::Conflict(_)) => conflict_backoff(attempt).await,
+                result => return result,
+            }
+        }
+        Err(StoreError::Conflict(path.to_owned()))
+    }
 }
 
 /// The file key store.

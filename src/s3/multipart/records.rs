@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use http::Method;
 
 use crate::kms::blob::EncryptionContext;
-use crate::kms::store::{CONFLICT_ATTEMPTS, Expect, KeyStore, StoreError, conflict_backoff};
+use crate::kms::store::{KeyStore, StoreError};
 use crate::s3::S3Error;
 use crate::s3::sse::{Envelope, Layout, SseAlgorithm};
 use crate::upstream::{Upstream, UpstreamRequest};
@@ -260,30 +260,11 @@ impl Uploads {
     }
 
     async fn replace(&self, path: &str, bytes: &[u8]) -> Result<(), S3Error> {
-        for attempt in 0..CONFLICT_ATTEMPTS {
-            let expect = match self.store.get(path).await.map_err(store_error)? {
-                Some((_, version)) => Expect::Version(version),
-                None => Expect::Absent,
-            };
-            match self.store.put(path, bytes, expect).await {
-                Err(StoreError::Conflict(_)) => conflict_backoff(attempt).await,
-                result => return result.map(|_| ()).map_err(store_error),
-            }
-        }
-        Err(store_error(StoreError::Conflict(path.to_owned())))
+        self.store.replace(path, bytes).await.map_err(store_error)
     }
 
     async fn remove(&self, path: &str) -> Result<(), S3Error> {
-        for attempt in 0..CONFLICT_ATTEMPTS {
-            let Some((_, version)) = self.store.get(path).await.map_err(store_error)? else {
-                return Ok(());
-            };
-            match self.store.delete(path, &version).await {
-                Err(StoreError::Conflict(_)) => conflict_backoff(attempt).await,
-                result => return result.map_err(store_error),
-            }
-        }
-        Err(store_error(StoreError::Conflict(path.to_owned())))
+        self.store.remove(path).await.map_err(store_error)
     }
 }
 
