@@ -55,7 +55,7 @@ pub async fn get_object(api: &S3Api, request: &S3Request<'_>) -> Result<Response
         Outcome::PreconditionFailed(condition) => return Err(S3Error::PreconditionFailed { condition }),
     }
     let Some(envelope) = object.envelope.clone() else {
-        return plaintext_object(api, request, response).await;
+        return plaintext_object(api, request, response, head || streams_now).await;
     };
     let plaintext_len = object.plaintext_len()?;
     let mut headers = HeaderMap::new();
@@ -219,22 +219,20 @@ fn respond_head(
     Ok(empty_response(status, headers, request.request_id))
 }
 
-/// A plaintext object in a bucket that allows them, or AWS-shaped refusal.
+/// A plaintext object in a bucket that allows them, or AWS-shaped refusal. `first` is the
+/// answer itself when it was the HEAD or the whole GET asked for; a ranged or part read goes
+/// upstream again as the client sent it.
 async fn plaintext_object(
     api: &S3Api,
     request: &S3Request<'_>,
     first: Response<Incoming>,
+    first_answers: bool,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let bucket = request.bucket()?;
     if !api.plaintext_buckets.iter().any(|allowed| allowed == bucket) {
         return Err(S3Error::UnencryptedObject);
     }
-    if request.parts.method == Method::HEAD
-        || first.status() == StatusCode::OK
-            && request.parts.headers.get(http::header::RANGE).is_none()
-            && request.query_value("partNumber").is_none()
-            && request.parts.method == Method::GET
-    {
+    if first_answers {
         return Ok(forward::response(first, request.request_id));
     }
     let mut upstream = object_request(request, Method::GET);
