@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -349,3 +350,18 @@ def start_sse_server(workdir: Path, users: list[ServerCredentials]) -> SseServer
 def stop_sse_server(server: SseServer) -> None:
     server.process.stop()
     LIVE_LOGS.discard(server.process.log_path)
+
+
+@contextlib.contextmanager
+def sse_server(workdir: Path, users: list[ServerCredentials]):
+    """`start_sse_server` for the length of a `with` (or a fixture's `yield from`)."""
+    server = start_sse_server(workdir, users)
+    try:
+        yield server
+    finally:
+        stop_sse_server(server)
+
+
+# Users the permission tests of several modules share: all rights, and S3 without any KMS right.
+ADMIN = user("admin", ALLOW_ALL_POLICY)
+NOKMS = user("nokms", policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))

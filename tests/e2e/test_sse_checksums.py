@@ -20,7 +20,6 @@ pytest.register_assert_rewrite("sse_support")
 from clients import fetch, query_names, require_request_id  # noqa: E402
 from conftest import empty_and_delete_bucket, unique_bucket_name  # noqa: E402
 from s3_expect import assert_s3_error  # noqa: E402
-from servers import ALLOW_ALL_POLICY  # noqa: E402
 from sse_support import (  # noqa: E402
     MiB,
     SEGMENT,
@@ -29,12 +28,11 @@ from sse_support import (  # noqa: E402
     kms,  # noqa: F401
     module_bucket,  # noqa: F401
     new_key,
-    policy,
     s3,  # noqa: F401
-    start_sse_server,
-    stop_sse_server,
     target,  # noqa: F401
-    user,
+    ADMIN,
+    NOKMS,
+    sse_server,
 )
 
 pytestmark = pytest.mark.proxy_only
@@ -214,17 +212,12 @@ def test_multipart_object_returns_the_crc64nvme_of_the_whole_plaintext(target, k
 
 # ------------------------------------------------------------------ HEAD with checksum mode needs the key
 
-ADMIN = user("admin", ALLOW_ALL_POLICY)
-NOKMS = user("nokms", policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
 
 
 @pytest.fixture(scope="module")
 def permissions_server(tmp_path_factory):
-    server = start_sse_server(tmp_path_factory.mktemp("s3kms-sse-checksums"), [ADMIN, NOKMS])
-    try:
+    with sse_server(tmp_path_factory.mktemp("s3kms-sse-checksums"), [ADMIN, NOKMS]) as server:
         yield server
-    finally:
-        stop_sse_server(server)
 
 
 def test_checksum_mode_head_needs_kms_decrypt(permissions_server):

@@ -15,7 +15,6 @@ pytest.register_assert_rewrite("sse_support")
 
 from conftest import empty_and_delete_bucket, unique_bucket_name  # noqa: E402
 from s3_expect import assert_absent, read_object  # noqa: E402
-from servers import ALLOW_ALL_POLICY  # noqa: E402
 from sse_support import (  # noqa: E402
     ENVELOPE_NAMES,
     KEY_ARN,
@@ -32,11 +31,12 @@ from sse_support import (  # noqa: E402
     policy,
     reserved_headers,
     s3,  # noqa: F401
-    start_sse_server,
-    stop_sse_server,
     target,  # noqa: F401
     upstream,  # noqa: F401
     user,
+    ADMIN,
+    NOKMS,
+    sse_server,
 )
 
 pytestmark = pytest.mark.proxy_only
@@ -334,7 +334,6 @@ def test_stored_multipart_object_is_ciphertext(s3, bucket, upstream, last_size, 
 
 # ------------------------------------------------------------------ KMS permissions (own s3kms)
 
-ADMIN = user("admin", ALLOW_ALL_POLICY)
 GENERATE_ONLY = user(
     "generateonly",
     policy(
@@ -342,16 +341,12 @@ GENERATE_ONLY = user(
         {"Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": "*"},
     ),
 )
-NOKMS = user("nokms", policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
 
 
 @pytest.fixture(scope="module")
 def permissions_server(tmp_path_factory):
-    server = start_sse_server(tmp_path_factory.mktemp("s3kms-sse-mp-permissions"), [ADMIN, GENERATE_ONLY, NOKMS])
-    try:
+    with sse_server(tmp_path_factory.mktemp("s3kms-sse-mp-permissions"), [ADMIN, GENERATE_ONLY, NOKMS]) as server:
         yield server
-    finally:
-        stop_sse_server(server)
 
 
 def test_upload_part_needs_kms_decrypt(permissions_server):

@@ -17,7 +17,6 @@ pytest.register_assert_rewrite("sse_support")
 
 from conftest import empty_and_delete_bucket, unique_bucket_name  # noqa: E402
 from s3_expect import assert_absent, assert_s3_error, read_object  # noqa: E402
-from servers import ALLOW_ALL_POLICY  # noqa: E402
 from sse_support import (  # noqa: E402
     ENVELOPE_NAMES,
     KEY_ARN,
@@ -34,14 +33,13 @@ from sse_support import (  # noqa: E402
     missing_key_id,
     new_alias,
     new_key,
-    policy,
     reserved_headers,
     s3,  # noqa: F401
-    start_sse_server,
-    stop_sse_server,
     target,  # noqa: F401
     upstream,  # noqa: F401
-    user,
+    ADMIN,
+    NOKMS,
+    sse_server,
 )
 
 pytestmark = pytest.mark.proxy_only
@@ -268,17 +266,12 @@ def test_ranges_of_an_sse_kms_object(s3, kms, bucket):
 
 # ------------------------------------------------------------------ permissions (own s3kms)
 
-ADMIN = user("admin", ALLOW_ALL_POLICY)
-NOKMS = user("nokms", policy({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
 
 
 @pytest.fixture(scope="module")
 def permissions_server(tmp_path_factory):
-    server = start_sse_server(tmp_path_factory.mktemp("s3kms-sse-permissions"), [ADMIN, NOKMS])
-    try:
+    with sse_server(tmp_path_factory.mktemp("s3kms-sse-permissions"), [ADMIN, NOKMS]) as server:
         yield server
-    finally:
-        stop_sse_server(server)
 
 
 @pytest.fixture
