@@ -6,7 +6,8 @@
 //! service refused, the endpoint could not be reached, the answer was not KMS JSON).
 //!
 //! Does not: know the operations' shapes (callers pass and receive `serde_json::Value`s),
-//! retry, paginate, or speak TLS (`http://` endpoints only: s3kms listens in plain HTTP).
+//! retry, or paginate. Speaks `http://` and `https://` (verified against the system's CA
+//! certificates, or only those of a given PEM file, e.g. s3kms's own self-signed one).
 //!
 //! It exists so that `s3kms keys` goes through the same authentication, authorization and
 //! audit trail as every other KMS client, rather than around them.
@@ -16,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -30,13 +32,13 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The endpoint is not an `http://host[:port]` URL.
+    /// The endpoint is not an `http(s)://host[:port]` URL, or its CA file does not load.
     #[error("invalid endpoint {endpoint:?}: {reason}")]
     Endpoint {
         /// The endpoint as given.
         endpoint: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: String,
     },
     /// The service answered with an AWS error (`{"__type": …, "message": …}`).
     #[error("{code}: {message}")]
@@ -79,20 +81,43 @@ pub enum ClientError {
 /// A KMS JSON client for one endpoint and one credential.
 #[derive(Debug, Clone)]
 pub struct KmsClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: String,
+    scheme: &'static str,
     authority: String,
     signer: Signer,
 }
 
 impl KmsClient {
-    /// A client for `endpoint` (`http://host[:port]`), signing as `access_key_id` for
-    /// `region`.
+    /// A client for `endpoint` (`http(s)://host[:port]`), signing as `access_key_id` for
+    /// `region`. An `https://` endpoint is verified against the system's CA certificates.
     pub fn new(endpoint: &str, region: &str, access_key_id: &str, secret: SecretKey) -> Result<Self, ClientError> {
-        let authority = authority(endpoint)?;
+        KmsClient::trusting(endpoint, region, access_key_id, secret, None)
+    }
+
+    /// As [`KmsClient::new`], but an `https://` endpoint is verified only against the
+    /// certificates in `ca_file` (PEM) when one is given.
+    pub fn trusting(
+        endpoint: &str,
+        region: &str,
+        access_key_id: &str,
+        secret: SecretKey,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, ClientError> {
+        let (scheme, authority) = authority(endpoint)?;
+        let tls = crate::upstream::tls_config(ca_file).map_err(|error| ClientError::Endpoint {
+            endpoint: endpoint.to_owned(),
+            reason: error.to_string(),
+        })?;
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
         Ok(KmsClient {
-            http: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            http: Client::builder(TokioExecutor::new()).build(connector),
             endpoint: endpoint.trim_end_matches('/').to_owned(),
+            scheme,
             authority,
             signer: Signer::new(access_key_id, secret, region, "kms"),
         })
@@ -136,7 +161,7 @@ impl KmsClient {
             .signer
             .sign(&outgoing, now())
             .expect("the signer builds a canonical request from the headers it is given");
-        let mut request = Request::post(format!("http://{}/", self.authority))
+        let mut request = Request::post(format!("{}://{}/", self.scheme, self.authority))
             .header("host", &self.authority)
             .header("x-amz-date", &signed.amz_date)
             .header("x-amz-content-sha256", &signed.content_sha256)
@@ -192,24 +217,24 @@ impl KmsClient {
     }
 }
 
-/// `host[:port]` of an `http://host[:port][/]` endpoint.
-fn authority(endpoint: &str) -> Result<String, ClientError> {
-    let invalid = |reason| ClientError::Endpoint {
+/// The scheme and `host[:port]` of an `http(s)://host[:port][/]` endpoint.
+fn authority(endpoint: &str) -> Result<(&'static str, String), ClientError> {
+    let invalid = |reason: &str| ClientError::Endpoint {
         endpoint: endpoint.to_owned(),
-        reason,
+        reason: reason.to_owned(),
     };
     let uri: Uri = endpoint.parse().map_err(|_| invalid("not a URL"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(invalid("s3kms listens in plain HTTP: use http://")),
-        _ => return Err(invalid("expected http://host:port")),
-    }
+    let scheme = match uri.scheme_str() {
+        Some("http") => "http",
+        Some("https") => "https",
+        _ => return Err(invalid("expected http(s)://host:port")),
+    };
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(invalid("expected no path: http://host:port"));
+        return Err(invalid("expected no path: http(s)://host:port"));
     }
     uri.authority()
-        .map(|authority| authority.as_str().to_owned())
-        .ok_or_else(|| invalid("expected http://host:port"))
+        .map(|authority| (scheme, authority.as_str().to_owned()))
+        .ok_or_else(|| invalid("expected http(s)://host:port"))
 }
 
 /// AWS sometimes qualifies the code (`com.amazonaws.kms#NotFoundException`); keep the name.
@@ -253,12 +278,19 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_are_plain_http_without_a_path() {
-        assert_eq!(authority("http://127.0.0.1:7070").unwrap(), "127.0.0.1:7070");
-        assert_eq!(authority("http://localhost/").unwrap(), "localhost");
+    fn endpoints_are_http_or_https_without_a_path() {
+        assert_eq!(
+            authority("http://127.0.0.1:7070").unwrap(),
+            ("http", "127.0.0.1:7070".into())
+        );
+        assert_eq!(authority("http://localhost/").unwrap(), ("http", "localhost".into()));
+        assert_eq!(
+            authority("https://kms.example").unwrap(),
+            ("https", "kms.example".into())
+        );
         assert_eq!(client().endpoint(), "http://127.0.0.1:7070");
         for bad in [
-            "https://kms.example",
+            "ftp://kms.example",
             "127.0.0.1:7070",
             "http://h/kms",
             "http://h/?x=1",

@@ -48,6 +48,10 @@ enum Command {
     /// Manage KMS keys, aliases, rotation and key policies of a running s3kms, through its KMS
     /// API: signed as a configured user, authorized and audited like any client.
     Keys(cli::keys::KeysArgs),
+    /// Move the objects of a bucket onto a KMS key, in place, through a running s3kms:
+    /// re-wrap their data keys (no object data moves), or re-encrypt them (--reencrypt, also
+    /// for objects written before s3kms). Resumable and idempotent; every KMS use audited.
+    Rewrap(cli::rewrap::RewrapArgs),
 }
 
 /// `s3kms audit`: the filters combine (every one given must hold).
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
             Err(error) => fail(error.as_ref()),
         },
         Command::Keys(args) => cli::keys::run(args),
+        Command::Rewrap(args) => cli::rewrap::run(args),
         Command::Serve {
             config,
             listen,

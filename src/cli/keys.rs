@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
-use s3kms::config::{Config, ConfigError, UserConfig};
+use s3kms::config::ConfigError;
 use s3kms::kms_client::ClientError;
 
 use calls::Session;
@@ -22,14 +22,14 @@ use calls::Session;
 /// `s3kms keys`: the global flags apply to every subcommand.
 #[derive(Args)]
 pub struct KeysArgs {
-    /// The configuration file: the endpoint is http://<listen>, and it holds the region and
-    /// the users' credentials.
+    /// The configuration file: the endpoint is http://<listen> (https:// with a [tls] table,
+    /// whose certificate is then trusted), and it holds the region and the users' credentials.
     #[arg(long, default_value = "config.toml", global = true)]
     config: PathBuf,
     /// Sign as this [[users]] entry (default: the first user in the config).
     #[arg(long, value_name = "NAME", global = true)]
     user: Option<String>,
-    /// Call this endpoint (http://host:port) instead of http://<listen> from the config.
+    /// Call this endpoint (http(s)://host:port) instead of the config's listen address.
     #[arg(long, value_name = "URL", global = true)]
     endpoint: Option<String>,
     /// Print the KMS API's JSON output instead of a summary.
@@ -179,16 +179,8 @@ enum PolicyCommand {
 enum KeysError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("no user named {name:?} in {config} (its users: {known})")]
-    UnknownUser {
-        name: String,
-        config: String,
-        known: String,
-    },
-    #[error(
-        "{config} listens on port 0 (chosen at start): pass --endpoint http://HOST:PORT as `s3kms serve` printed it"
-    )]
-    UnknownPort { config: String },
+    #[error(transparent)]
+    Connection(#[from] super::ConnectionError),
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}", client_message(.0, .1))]
@@ -237,43 +229,6 @@ async fn execute(args: KeysArgs) -> Result<String, KeysError> {
     Ok(shown)
 }
 
-/// The config's user `name`, or its first user.
-fn user<'a>(config: &'a Config, name: Option<&str>, config_name: &str) -> Result<&'a UserConfig, KeysError> {
-    let found = match name {
-        Some(name) => config.users.iter().find(|user| user.name == name),
-        None => config.users.first(),
-    };
-    found.ok_or_else(|| KeysError::UnknownUser {
-        name: name.unwrap_or_default().to_owned(),
-        config: config_name.to_owned(),
-        known: config
-            .users
-            .iter()
-            .map(|user| user.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
-}
-
-/// `http://<listen>`, with a wildcard address replaced by loopback.
-fn endpoint(config: &Config, config_name: &str) -> Result<String, KeysError> {
-    let mut address = config.listen;
-    if address.port() == 0 {
-        return Err(KeysError::UnknownPort {
-            config: config_name.to_owned(),
-        });
-    }
-    if address.ip().is_unspecified() {
-        let loopback: std::net::IpAddr = if address.is_ipv4() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        };
-        address.set_ip(loopback);
-    }
-    Ok(format!("http://{address}"))
-}
-
 /// `--tag K=V`.
 fn parse_tag(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -294,8 +249,6 @@ fn client_message(error: &ClientError, config: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     #[test]
@@ -305,25 +258,5 @@ mod tests {
         assert_eq!(parse_tag("a=b=c").unwrap(), ("a".into(), "b=c".into()));
         assert!(parse_tag("nope").is_err());
         assert!(parse_tag("=v").is_err());
-    }
-
-    #[test]
-    fn the_endpoint_is_the_listen_address_with_wildcards_made_local() {
-        let config = |listen: &str| {
-            let text = format!(
-                "listen = \"{listen}\"\ndata_dir = \"d\"\n[[users]]\nname = \"a\"\naccess_key_id = \"AKIAA\"\nsecret_access_key = \"secret-a-123\"\n"
-            );
-            Config::parse(&text, Path::new("/")).unwrap()
-        };
-        assert_eq!(
-            endpoint(&config("127.0.0.1:7070"), "c").unwrap(),
-            "http://127.0.0.1:7070"
-        );
-        assert_eq!(endpoint(&config("0.0.0.0:80"), "c").unwrap(), "http://127.0.0.1:80");
-        assert_eq!(endpoint(&config("[::]:7070"), "c").unwrap(), "http://[::1]:7070");
-        assert!(matches!(
-            endpoint(&config("127.0.0.1:0"), "c"),
-            Err(KeysError::UnknownPort { .. })
-        ));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! The destination's encryption comes from the copy request's SSE headers or the destination
 //! bucket's default, never from the source (spec §1.7). User metadata is the source's unless
-//! `x-amz-metadata-directive: REPLACE`. The stored ciphertext is never copied as is: the
+//! `x-amz-metadata-directive: REPLACE`, and so are its tags unless `x-amz-tagging-directive:
+//! REPLACE`. The stored ciphertext is never copied as is: the
 //! destination's data key is bound to the destination's ARN.
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use http_body_util::BodyExt;
 
 use super::encryption::{self, ObjectEncryption};
 use super::put::{MAX_PUT_LEN, internal, sealed_headers, written_headers};
+use super::rewrap::{CopyMode, object_tagging};
 use super::source::{copy_source, open_source};
 use super::sse::{Layout, check_metadata_budget, response_headers};
 use super::stream::SealingBody;
@@ -36,12 +38,15 @@ pub async fn copy_object(
     api: &S3Api,
     request: &S3Request<'_>,
     encryption: &ObjectEncryption,
+    mode: CopyMode,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let (bucket, key) = (request.bucket()?, request.key()?);
     let client = &request.parts.headers;
     let source = copy_source(client)?;
+    mode.check_in_place(&source, bucket, key)?;
     let replace = header(client, "x-amz-metadata-directive").is_some_and(|v| v.eq_ignore_ascii_case("REPLACE"));
     let changes_something = replace
+        || mode == CopyMode::Reencrypt
         || !encryption.from_bucket_default
         || client.contains_key("x-amz-storage-class")
         || client.contains_key("x-amz-website-redirect-location");
@@ -61,6 +66,14 @@ pub async fn copy_object(
     let data_key = encryption::generate(&api.kms, &request.caller(), encryption, bucket, key, Layout::Single).await?;
     let mut headers = sealed_headers(&destination_headers(client, &opened.headers, replace), &data_key);
     headers.retain_copy_free();
+    let replace_tags = header(client, "x-amz-tagging-directive").is_some_and(|v| v.eq_ignore_ascii_case("REPLACE"));
+    if !replace_tags {
+        // AWS's default directive, COPY: the destination gets the source's tags.
+        headers.remove("x-amz-tagging");
+        if let Some(tags) = object_tagging(api, &source.bucket, &source.key).await? {
+            headers.insert(HeaderName::from_static("x-amz-tagging"), tags);
+        }
+    }
     check_metadata_budget(&headers, &data_key.envelope)?;
     let encryptor =
         StreamEncryptor::new(&data_key.key, StreamKind::SingleObject, opened.length, None).map_err(internal)?;

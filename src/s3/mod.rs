@@ -29,6 +29,7 @@ mod post_object;
 pub mod post_policy;
 mod put;
 mod read;
+pub mod rewrap;
 pub mod route;
 mod source;
 pub mod sse;
@@ -335,7 +336,10 @@ impl S3Api {
         use Operation::*;
         match (operation, encryption) {
             (PutObject, Some(encryption)) => put::put_object(self, &request, inbound, &encryption).await,
-            (CopyObject, Some(encryption)) => copy::copy_object(self, &request, &encryption).await,
+            (CopyObject, Some(encryption)) => match rewrap::CopyMode::of(&parts.headers)? {
+                rewrap::CopyMode::Rewrap => rewrap::rewrap_object(self, &request, &encryption).await,
+                mode => copy::copy_object(self, &request, &encryption, mode).await,
+            },
             (CreateMultipartUpload, Some(encryption)) => multipart::create(self, &request, &encryption).await,
             (GetObject | HeadObject, _) => get::get_object(self, &request).await,
             (UploadPart, _) => multipart::upload_part(self, &request, inbound).await,

@@ -179,7 +179,9 @@ fn now() -> AmzDate {
 }
 
 /// TLS settings for an https upstream: the CA certificates of `ca_file`, or the system's.
-fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, UpstreamError> {
+/// A TLS client configuration trusting the system's CA certificates, or only those in
+/// `ca_file` (PEM) when one is given.
+pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, UpstreamError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -187,11 +189,11 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
         Some(file) => {
             let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
                 .and_then(|certificates| certificates.collect())
-                .map_err(|e| UpstreamError::Build(format!("upstream.ca_file {}: {e}", file.display())))?;
+                .map_err(|e| UpstreamError::Build(format!("CA file {}: {e}", file.display())))?;
             for certificate in certificates {
                 roots
                     .add(certificate)
-                    .map_err(|e| UpstreamError::Build(format!("upstream.ca_file {}: {e}", file.display())))?;
+                    .map_err(|e| UpstreamError::Build(format!("CA file {}: {e}", file.display())))?;
             }
         }
         None => {

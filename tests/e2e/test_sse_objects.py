@@ -520,6 +520,17 @@ def test_copy_onto_itself(s3, kms, bucket):
     assert read_object(s3, bucket, "self") == data
 
 
+def test_copy_keeps_the_source_tags_unless_told_to_replace_them(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="tagged", Body=b"tagged source", Tagging="team=storage&stage=prod%20eu")
+    s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "tagged"})
+    tags = s3.get_object_tagging(Bucket=bucket, Key="copied")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("stage", "prod eu"), ("team", "storage")]
+    s3.copy_object(Bucket=bucket, Key="replaced", CopySource={"Bucket": bucket, "Key": "tagged"},
+                   TaggingDirective="REPLACE", Tagging="only=this")
+    assert s3.get_object_tagging(Bucket=bucket, Key="replaced")["TagSet"] == [{"Key": "only", "Value": "this"}]
+    assert read_object(s3, bucket, "replaced") == b"tagged source"
+
+
 # ------------------------------------------------------------------ bucket default encryption
 
 

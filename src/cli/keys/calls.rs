@@ -11,7 +11,8 @@ use s3kms::kms_client::{ClientError, KmsClient};
 use serde_json::{Value, json};
 
 use super::view::{self, KeyRow};
-use super::{AliasCommand, KeysArgs, KeysError, PolicyCommand, RotationArgs, endpoint, user};
+use super::{AliasCommand, KeysArgs, KeysError, PolicyCommand, RotationArgs};
+use crate::cli::Connection;
 
 /// A client for the chosen endpoint and user, and how to show results.
 pub(super) struct Session {
@@ -25,16 +26,13 @@ impl Session {
     pub(super) fn open(args: &KeysArgs) -> Result<Session, KeysError> {
         let config_name = args.config.display().to_string();
         let config = Config::load(&args.config)?;
-        let user = user(&config, args.user.as_deref(), &config_name)?;
-        let endpoint = match &args.endpoint {
-            Some(endpoint) => endpoint.clone(),
-            None => endpoint(&config, &config_name)?,
-        };
-        let client = KmsClient::new(
-            &endpoint,
+        let connection = Connection::of(&config, &config_name, args.user.as_deref(), args.endpoint.as_deref())?;
+        let client = KmsClient::trusting(
+            &connection.endpoint,
             &config.region,
-            &user.access_key_id,
-            user.secret_access_key.clone(),
+            &connection.user.access_key_id,
+            connection.user.secret_access_key.clone(),
+            connection.ca_file.as_deref(),
         )
         .map_err(|error| KeysError::Client(error, config_name.clone()))?;
         Ok(Session {
