@@ -32,6 +32,10 @@ pub struct KeysArgs {
     /// Call this endpoint (http(s)://host:port) instead of the config's listen address.
     #[arg(long, value_name = "URL", global = true)]
     endpoint: Option<String>,
+    /// Verify an https:// endpoint against the CA certificates in FILE (PEM) instead of the
+    /// config's [tls] certificate file.
+    #[arg(long, value_name = "FILE", global = true)]
+    ca_file: Option<PathBuf>,
     /// Print the KMS API's JSON output instead of a summary.
     #[arg(long, global = true)]
     json: bool,

@@ -1,8 +1,10 @@
 //! Subcommands of the `s3kms` binary that are clients of a running instance.
 //!
 //! Owns: how a client subcommand reaches the instance a config file describes: the endpoint
-//! (`http://<listen>`, or `https://` when the config has a `[tls]` table, whose certificate is
-//! then the one trusted) and the configured user it signs as.
+//! (`http://<listen>`, or `https://` when the config has a `[tls]` table), the certificates an
+//! `https://` endpoint is verified against (`--ca-file`, else the `[tls]` certificate file,
+//! which serves for a self-signed leaf or a chain that includes its CA), and the configured
+//! user it signs as.
 
 pub mod keys;
 pub mod rewrap;
@@ -46,12 +48,14 @@ pub enum ConnectionError {
 
 impl Connection {
     /// The connection `config` (read from `config_name`) describes, as user `user` (default:
-    /// the first user) to `endpoint` (default: the config's listen address).
+    /// the first user) to `endpoint` (default: the config's listen address), trusting
+    /// `ca_file` (default: the config's `[tls]` certificate file) for `https://`.
     pub fn of(
         config: &Config,
         config_name: &str,
         user: Option<&str>,
         endpoint: Option<&str>,
+        ca_file: Option<&std::path::Path>,
     ) -> Result<Connection, ConnectionError> {
         let found = match user {
             Some(name) => config.users.iter().find(|candidate| candidate.name == name),
@@ -71,8 +75,9 @@ impl Connection {
             Some(endpoint) => endpoint.to_owned(),
             None => listen_endpoint(config, config_name)?,
         };
-        let ca_file = match &config.tls {
-            Some(tls) if endpoint.starts_with("https://") => Some(tls.cert_file.clone()),
+        let ca_file = match (ca_file, &config.tls) {
+            (Some(file), _) => Some(file.to_owned()),
+            (None, Some(tls)) if endpoint.starts_with("https://") => Some(tls.cert_file.clone()),
             _ => None,
         };
         Ok(Connection {
@@ -135,14 +140,17 @@ mod tests {
 
     #[test]
     fn a_tls_listener_is_reached_over_https_trusting_its_own_certificate() {
-        let connection = Connection::of(&config("127.0.0.1:7443", true), "c", None, None).unwrap();
+        let connection = Connection::of(&config("127.0.0.1:7443", true), "c", None, None, None).unwrap();
         assert_eq!(connection.endpoint, "https://127.0.0.1:7443");
         assert_eq!(connection.ca_file.as_deref(), Some(Path::new("/etc/s3kms/cert.pem")));
         assert_eq!(connection.user.name, "a");
-        let plain = Connection::of(&config("127.0.0.1:7070", false), "c", None, None).unwrap();
+        let plain = Connection::of(&config("127.0.0.1:7070", false), "c", None, None, None).unwrap();
         assert_eq!(plain.ca_file, None);
+        let given = Path::new("/tmp/ca.pem");
+        let explicit = Connection::of(&config("127.0.0.1:7443", true), "c", None, None, Some(given)).unwrap();
+        assert_eq!(explicit.ca_file.as_deref(), Some(given));
         assert!(matches!(
-            Connection::of(&config("127.0.0.1:7070", false), "c", Some("zed"), None),
+            Connection::of(&config("127.0.0.1:7070", false), "c", Some("zed"), None, None),
             Err(ConnectionError::UnknownUser { .. })
         ));
     }

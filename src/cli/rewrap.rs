@@ -58,6 +58,10 @@ pub struct RewrapArgs {
     /// Call this endpoint (http(s)://host:port) instead of the config's listen address.
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
+    /// Verify an https:// endpoint against the CA certificates in FILE (PEM) instead of the
+    /// config's [tls] certificate file.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     /// The bucket whose objects move.
     #[arg(long, value_name = "B")]
     bucket: String,
@@ -179,7 +183,13 @@ struct Job {
 async fn execute(args: &RewrapArgs) -> Result<bool, RewrapError> {
     let config_name = args.config.display().to_string();
     let config = Config::load(&args.config)?;
-    let connection = Connection::of(&config, &config_name, args.user.as_deref(), args.endpoint.as_deref())?;
+    let connection = Connection::of(
+        &config,
+        &config_name,
+        args.user.as_deref(),
+        args.endpoint.as_deref(),
+        args.ca_file.as_deref(),
+    )?;
     let key_arn = key_arn(&connection, &config.region, &args.to_key).await?;
     let s3 = Upstream::new(&UpstreamConfig {
         endpoint: connection.endpoint.clone(),

@@ -178,7 +178,6 @@ fn now() -> AmzDate {
         .unwrap_or_else(|| AmzDate::from_unix_seconds(0).expect("the epoch is representable"))
 }
 
-/// TLS settings for an https upstream: the CA certificates of `ca_file`, or the system's.
 /// A TLS client configuration trusting the system's CA certificates, or only those in
 /// `ca_file` (PEM) when one is given.
 pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, UpstreamError> {

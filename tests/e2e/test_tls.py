@@ -229,3 +229,55 @@ def test_sse_kms_needs_tls_as_on_aws(https, tmp_path):
         assert s3.get_object(Bucket=bucket, Key="s3")["Body"].read() == b"fine"
     finally:
         plain.stop()
+
+
+@pytest.fixture(scope="module")
+def https_with_ca(tmp_path_factory):
+    """s3kms over HTTPS with a leaf certificate signed by a CA of its own: (instance, config, CA file)."""
+    workdir = tmp_path_factory.mktemp("tls-ca")
+    leaf, key, ca = make_ca_and_leaf(workdir)
+    config = workdir / "s3kms.toml"
+    config.write_text("\n".join([
+        s3kms_config_toml(
+            data_dir=workdir / "data", users=[admin_alice()], account_id=ACCOUNT_ID, region=REGION, upstream=None,
+            allow_sse_kms_over_http=False,
+        ),
+        "[tls]",
+        f"cert_file = {toml_string(leaf)}",
+        f"key_file = {toml_string(key)}",
+        "",
+    ]))
+    instance = S3kms(require_s3kms_binary(), config, workdir / "s3kms.stderr.log")
+    instance.start()
+    try:
+        yield instance, config, ca
+    finally:
+        instance.stop()
+
+
+def test_the_operator_commands_reach_an_https_listener(https_with_ca, tmp_path):
+    """`s3kms keys` and `s3kms rewrap` speak HTTPS, verified against --ca-file; without the CA
+    they refuse the certificate instead of talking in the clear. A rewrap needs TLS here: the
+    listener refuses SSE-KMS over plain HTTP, as AWS does."""
+    instance, config, ca = https_with_ca
+    binary = str(require_s3kms_binary())
+    common = ["--config", str(config), "--endpoint", instance.endpoint]
+
+    def run(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([binary, *arguments], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    created = run("keys", "create", "--alias", "alias/over-tls", *common, "--ca-file", ca, "--json")
+    assert created.returncode == 0, created.stderr
+    untrusted = run("keys", "list", *common)
+    assert untrusted.returncode == 1
+    assert "certificate" in untrusted.stderr.lower(), untrusted.stderr
+
+    s3 = client("s3", instance.endpoint, ca)
+    s3.create_bucket(Bucket="rewrap-over-tls")
+    s3.put_object(Bucket="rewrap-over-tls", Key="k", Body=b"moved over TLS")
+    moved = run("rewrap", *common, "--ca-file", ca, "--bucket", "rewrap-over-tls", "--to-key", "alias/over-tls")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "1 rewrapped" in " ".join(moved.stdout.split()), moved.stdout
+    head = s3.head_object(Bucket="rewrap-over-tls", Key="k")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert s3.get_object(Bucket="rewrap-over-tls", Key="k")["Body"].read() == b"moved over TLS"

@@ -26,7 +26,13 @@ impl Session {
     pub(super) fn open(args: &KeysArgs) -> Result<Session, KeysError> {
         let config_name = args.config.display().to_string();
         let config = Config::load(&args.config)?;
-        let connection = Connection::of(&config, &config_name, args.user.as_deref(), args.endpoint.as_deref())?;
+        let connection = Connection::of(
+            &config,
+            &config_name,
+            args.user.as_deref(),
+            args.endpoint.as_deref(),
+            args.ca_file.as_deref(),
+        )?;
         let client = KmsClient::trusting(
             &connection.endpoint,
             &config.region,
