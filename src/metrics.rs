@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the request latency histogram.
@@ -22,6 +23,9 @@ pub struct Metrics {
     s3_latency: Mutex<BTreeMap<String, Histogram>>,
     upstream_errors: Mutex<u64>,
     kms_operations: Mutex<BTreeMap<(&'static str, String, &'static str), u64>>,
+    bytes_encrypted: Arc<AtomicU64>,
+    bytes_decrypted: Arc<AtomicU64>,
+    cache_lookups: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 #[derive(Default, Clone)]
@@ -61,6 +65,23 @@ impl Metrics {
     pub fn kms_operation(&self, operation: &'static str, key_id: &str, outcome: &'static str) {
         if let Ok(mut operations) = self.kms_operations.lock() {
             *operations.entry((operation, key_id.to_owned(), outcome)).or_default() += 1;
+        }
+    }
+
+    /// The counter of plaintext bytes sealed, for bodies to add to as they seal.
+    pub fn bytes_encrypted(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.bytes_encrypted)
+    }
+
+    /// The counter of plaintext bytes opened (authenticated and released), for bodies to add to.
+    pub fn bytes_decrypted(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.bytes_decrypted)
+    }
+
+    /// One lookup in the cache named `cache`.
+    pub fn cache_lookup(&self, cache: &'static str, hit: bool) {
+        if let Ok(mut lookups) = self.cache_lookups.lock() {
+            *lookups.entry((cache, if hit { "hit" } else { "miss" })).or_default() += 1;
         }
     }
 
@@ -119,6 +140,30 @@ impl Metrics {
                 );
             }
         }
+        out.push_str("# HELP s3kms_bytes_encrypted_total Plaintext bytes sealed into stored streams.\n");
+        out.push_str("# TYPE s3kms_bytes_encrypted_total counter\n");
+        let _ = writeln!(
+            out,
+            "s3kms_bytes_encrypted_total {}",
+            self.bytes_encrypted.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP s3kms_bytes_decrypted_total Plaintext bytes authenticated and released to clients.\n");
+        out.push_str("# TYPE s3kms_bytes_decrypted_total counter\n");
+        let _ = writeln!(
+            out,
+            "s3kms_bytes_decrypted_total {}",
+            self.bytes_decrypted.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP s3kms_cache_lookups_total Cache lookups, by cache and result (hit rate = hit / all).\n");
+        out.push_str("# TYPE s3kms_cache_lookups_total counter\n");
+        if let Ok(lookups) = self.cache_lookups.lock() {
+            for ((cache, result), count) in lookups.iter() {
+                let _ = writeln!(
+                    out,
+                    "s3kms_cache_lookups_total{{cache=\"{cache}\",result=\"{result}\"}} {count}"
+                );
+            }
+        }
         out
     }
 }
@@ -139,7 +184,22 @@ mod tests {
         metrics.s3_request("PutObject", 403, Duration::from_micros(100));
         metrics.upstream_error();
         metrics.kms_operation("Decrypt", "k\"1", "AccessDeniedException");
+        metrics.bytes_encrypted().fetch_add(70_000, Ordering::Relaxed);
+        metrics.bytes_decrypted().fetch_add(1_000, Ordering::Relaxed);
+        metrics.cache_lookup("multipart_layout", false);
+        metrics.cache_lookup("multipart_layout", true);
+        metrics.cache_lookup("multipart_layout", true);
         let text = metrics.render();
+        assert!(text.contains("s3kms_bytes_encrypted_total 70000"), "{text}");
+        assert!(text.contains("s3kms_bytes_decrypted_total 1000"), "{text}");
+        assert!(
+            text.contains("s3kms_cache_lookups_total{cache=\"multipart_layout\",result=\"hit\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("s3kms_cache_lookups_total{cache=\"multipart_layout\",result=\"miss\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("s3kms_s3_requests_total{operation=\"GetObject\",status=\"200\"} 2"),
             "{text}"

@@ -78,7 +78,7 @@ pub async fn copy_object(
     let encryptor =
         StreamEncryptor::new(&data_key.key, StreamKind::SingleObject, opened.length, None).map_err(internal)?;
     let stored_len = encryptor.stored_len();
-    let sealed = SealingBody::new(opened.body, encryptor, None);
+    let sealed = SealingBody::new(opened.body, encryptor, None).counting(api.metrics.bytes_encrypted());
     let response = api
         .send(UpstreamRequest {
             method: Method::PUT,

@@ -125,7 +125,9 @@ pub async fn load_layout(
         .unwrap_or("")
         .to_owned();
     let id = (bucket.to_owned(), key.to_owned(), etag);
-    if let Some(layout) = api.layouts.get(&id) {
+    let cached = api.layouts.get(&id);
+    api.metrics.cache_lookup("multipart_layout", cached.is_some());
+    if let Some(layout) = cached {
         return Ok(layout);
     }
     let parts = u64::from(object.backend_parts.unwrap_or(1));

@@ -39,7 +39,8 @@ pub async fn put_object(
     let encryptor = StreamEncryptor::new(&data_key.key, StreamKind::SingleObject, length, None).map_err(internal)?;
     let stored_len = encryptor.stored_len();
     let primed = body::prime(body).await?;
-    let sealed = SealingBody::new(primed, encryptor, Some(inbound.verdict.clone()));
+    let sealed =
+        SealingBody::new(primed, encryptor, Some(inbound.verdict.clone())).counting(api.metrics.bytes_encrypted());
     let upstream_request = UpstreamRequest {
         method: Method::PUT,
         bucket: Some(bucket.to_owned()),

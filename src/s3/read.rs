@@ -8,6 +8,7 @@
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 
 use super::layout::{self, StoredObject, load_layout, ranged_request, read_range};
@@ -151,7 +152,12 @@ impl Reader<'_> {
             .ok_or_else(|| S3Error::InternalError {
                 detail: "a whole stream ended without its trailer".to_owned(),
             })?;
-        Ok((plaintext.concat().into(), trailer))
+        let plaintext: Bytes = plaintext.concat().into();
+        self.api
+            .metrics
+            .bytes_decrypted()
+            .fetch_add(plaintext.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok((plaintext, trailer))
     }
 
     /// The authenticated trailer of a single-stream object: its last segment and trailer (and
@@ -223,9 +229,7 @@ impl Reader<'_> {
         };
         let whole = StreamRead::whole(self.data_key, StreamKind::SingleObject, self.object.stored_len);
         let body = match (range, streaming) {
-            (_, Some(response)) => {
-                OpeningBody::new(response.into_body().map_err(Into::into).boxed_unsync(), vec![whole])
-            }
+            (_, Some(response)) => self.opening(response.into_body().map_err(Into::into).boxed_unsync(), vec![whole]),
             (None, None) => self.fetch(0, self.object.stored_len, vec![whole]).await?,
             (Some(range), None) if range.len() == plaintext_len => {
                 self.fetch(0, self.object.stored_len, vec![whole]).await?
@@ -282,7 +286,7 @@ impl Reader<'_> {
         };
         let body = match range {
             _ if head => None,
-            None if total == 0 => Some(OpeningBody::new(
+            None if total == 0 => Some(self.opening(
                 http_body_util::Empty::new().map_err(Into::into).boxed_unsync(),
                 Vec::new(),
             )),
@@ -292,7 +296,7 @@ impl Reader<'_> {
                     Some(response) => {
                         let mut streams = streams;
                         streams.push(StreamRead::skip(self.object.stored_len - layout.manifest_offset()));
-                        OpeningBody::new(response.into_body().map_err(Into::into).boxed_unsync(), streams)
+                        self.opening(response.into_body().map_err(Into::into).boxed_unsync(), streams)
                     }
                     None => self.fetch(0, layout.manifest_offset(), streams).await?,
                 })
@@ -344,6 +348,11 @@ impl Reader<'_> {
         self.fetch(plan.fetch.start, plan.fetch.end, streams).await
     }
 
+    /// An opening body over `source` that counts what it releases in the instance's metrics.
+    fn opening(&self, source: UnsyncBoxBody<Bytes, BoxError>, streams: Vec<StreamRead>) -> PlaintextBody {
+        OpeningBody::new(source, streams).counting(self.api.metrics.bytes_decrypted())
+    }
+
     /// Starts the GET of stored bytes `start..end` and opens them as `streams`.
     async fn fetch(&self, start: u64, end: u64, streams: Vec<StreamRead>) -> Result<PlaintextBody, S3Error> {
         let etag = self.object.etag.as_ref();
@@ -354,10 +363,7 @@ impl Reader<'_> {
         if !response.status().is_success() {
             return Err(layout::changed_or_unavailable(response.status()));
         }
-        Ok(OpeningBody::new(
-            response.into_body().map_err(Into::into).boxed_unsync(),
-            streams,
-        ))
+        Ok(self.opening(response.into_body().map_err(Into::into).boxed_unsync(), streams))
     }
 }
 

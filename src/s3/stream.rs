@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
@@ -44,6 +45,8 @@ pub struct SealingBody<B> {
     draining: bool,
     verdict: Option<Verdict>,
     report: SealReport,
+    /// Plaintext bytes sealed, added to as they are (the instance's metric).
+    counter: Option<Arc<AtomicU64>>,
 }
 
 /// Sealed pieces written together: eight 64 KiB segments.
@@ -62,7 +65,14 @@ impl<B> SealingBody<B> {
             draining: true,
             verdict,
             report: SealReport::default(),
+            counter: None,
         }
+    }
+
+    /// Adds every plaintext byte sealed to `counter`.
+    pub fn counting(mut self, counter: Arc<AtomicU64>) -> SealingBody<B> {
+        self.counter = Some(counter);
+        self
     }
 
     /// Where the plaintext CRC appears once the body is done.
@@ -113,6 +123,9 @@ where
             match ready!(Pin::new(&mut this.source).poll_frame(cx)) {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
+                        if let Some(counter) = &this.counter {
+                            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                        }
                         match encryptor.push(&data) {
                             Ok(segments) => this.sealed.extend(segments),
                             Err(error) => return this.fail(error.into()),
@@ -221,6 +234,8 @@ pub struct OpeningBody<B> {
     streams: VecDeque<StreamRead>,
     plaintext: VecDeque<Bytes>,
     failed: bool,
+    /// Plaintext bytes released, added to as they are (the instance's metric).
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl<B> OpeningBody<B>
@@ -235,7 +250,14 @@ where
             streams: streams.into(),
             plaintext: VecDeque::new(),
             failed: false,
+            counter: None,
         }
+    }
+
+    /// Adds every plaintext byte released to `counter`.
+    pub fn counting(mut self, counter: Arc<AtomicU64>) -> OpeningBody<B> {
+        self.counter = Some(counter);
+        self
     }
 
     fn accept(&mut self, mut data: &[u8]) -> Result<(), FormatError> {
@@ -288,6 +310,9 @@ where
         let this = &mut *self;
         loop {
             if let Some(plaintext) = this.plaintext.pop_front() {
+                if let Some(counter) = &this.counter {
+                    counter.fetch_add(plaintext.len() as u64, Ordering::Relaxed);
+                }
                 return Poll::Ready(Some(Ok(Frame::data(plaintext))));
             }
             if this.failed {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import urllib.error
 import urllib.request
 
@@ -62,6 +65,27 @@ def test_health_ready_and_metrics_count_what_was_served(tmp_path):
         assert 's3kms_s3_request_duration_seconds_count{operation="PutObject"} 1' in metrics
         assert f's3kms_kms_operations_total{{operation="CreateKey",key="{key_id}",outcome="ok"}} 1' in metrics
         assert 's3kms_kms_operations_total{operation="DescribeKey",key="",outcome="NotFoundException"} 1' in metrics
+        assert "s3kms_bytes_encrypted_total 1\n" in metrics and "s3kms_bytes_decrypted_total 0\n" in metrics
+
+        # Bytes sealed and opened count plaintext; a multipart object's part table is cached.
+        body = os.urandom(100_000)
+        s3.put_object(Bucket="metrics-bucket", Key="whole", Body=body)
+        assert s3.get_object(Bucket="metrics-bucket", Key="whole")["Body"].read() == body
+        ranged = s3.get_object(Bucket="metrics-bucket", Key="whole", Range="bytes=70000-70999")["Body"].read()
+        assert ranged == body[70000:71000]
+        upload = s3.create_multipart_upload(Bucket="metrics-bucket", Key="parts")["UploadId"]
+        etag = s3.upload_part(Bucket="metrics-bucket", Key="parts", UploadId=upload, PartNumber=1, Body=body)["ETag"]
+        s3.complete_multipart_upload(Bucket="metrics-bucket", Key="parts", UploadId=upload,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+        for _ in range(3):
+            assert s3.get_object(Bucket="metrics-bucket", Key="parts")["Body"].read() == body
+        metrics = get(f"{admin}/metrics")[1]
+        assert "s3kms_bytes_encrypted_total 200001\n" in metrics, metrics
+        assert "s3kms_bytes_decrypted_total 401000\n" in metrics, metrics
+        assert 's3kms_cache_lookups_total{cache="multipart_layout",result="miss"} 1\n' in metrics, metrics
+        # The first GET reads the manifest; the later ones (a GET may look more than once) do not.
+        hits = re.search(r's3kms_cache_lookups_total\{cache="multipart_layout",result="hit"\} (\d+)', metrics)
+        assert hits and int(hits.group(1)) >= 2, metrics
         assert get(f"{admin}/nope")[0] == 404
     finally:
         instance.stop()

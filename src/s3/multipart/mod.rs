@@ -282,7 +282,7 @@ impl Target {
         let kind = StreamKind::MultipartPart(self.part_number);
         let encryptor = StreamEncryptor::new(&self.data_key, kind, length, None).map_err(super::put::internal)?;
         let stored_len = encryptor.stored_len();
-        let sealed = SealingBody::new(plaintext, encryptor, verdict);
+        let sealed = SealingBody::new(plaintext, encryptor, verdict).counting(api.metrics.bytes_encrypted());
         let report = sealed.report();
         let last_modified = iso8601_now();
         let (etag, staged) = if length < MIN_PART_LEN {
