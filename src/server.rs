@@ -360,6 +360,9 @@ pub async fn run(
             }
         });
     }
+    // Close the listening socket first: new connections are refused at once (a load balancer
+    // moves on) instead of queueing in the backlog until the process exits and resets them.
+    drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {DRAIN_TIMEOUT:?}");

@@ -82,3 +82,45 @@ def test_sigterm_exits_cleanly_and_the_embedded_store_survives_a_restart(tmp_pat
         assert client.get_object(Bucket="e2e-restart", Key="kept")["Body"].read() == b"survives a restart"
     finally:
         second.stop()
+
+
+def test_sigterm_drains_an_upload_in_flight_and_refuses_new_connections(tmp_path):
+    """A PUT whose body is still arriving when SIGTERM comes completes and is stored; new
+    connections are refused meanwhile; then the process exits 0."""
+    import datetime as dt
+    import socket
+    import time
+
+    from sigv4_raw import sign_headers, sha256_hex
+
+    instance = start_s3kms(tmp_path, upstream=None)
+    try:
+        alice = USERS["alice"]
+        client = boto3_client(instance.endpoint, alice)
+        client.create_bucket(Bucket="e2e-drain")
+        host, port = instance.endpoint.removeprefix("http://").split(":")
+        body = b"in flight when the signal came " * 40_000
+        headers = {"host": f"{host}:{port}", "content-length": str(len(body))}
+        sign_headers("PUT", "/e2e-drain/in-flight", [], headers, sha256_hex(body), alice, REGION,
+                     dt.datetime.now(dt.timezone.utc))
+        head = "PUT /e2e-drain/in-flight HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        with socket.create_connection((host, int(port)), timeout=30) as upload:
+            upload.sendall(head.encode() + body[: len(body) // 2])
+            time.sleep(0.3)
+            instance.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            with pytest.raises(OSError):
+                socket.create_connection((host, int(port)), timeout=2).close()
+            upload.sendall(body[len(body) // 2 :])
+            answer = upload.recv(65536).decode(errors="replace")
+        assert answer.startswith("HTTP/1.1 200"), answer
+        assert instance.process.wait(timeout=20) == 0
+    finally:
+        instance.stop()
+
+    restarted = start_s3kms(tmp_path, upstream=None)
+    try:
+        client = boto3_client(restarted.endpoint, USERS["alice"])
+        assert client.get_object(Bucket="e2e-drain", Key="in-flight")["Body"].read() == body
+    finally:
+        restarted.stop()
