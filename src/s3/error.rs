@@ -136,6 +136,14 @@ pub enum S3Error {
         /// The limit, 2048.
         max_size_allowed: usize,
     },
+    /// A PUT or part over 5 GiB (AWS: `400 EntityTooLarge`).
+    #[error("Your proposed upload exceeds the maximum allowed size")]
+    EntityTooLarge {
+        /// The declared length.
+        proposed_size: u64,
+        /// The limit, 5 GiB.
+        max_size_allowed: u64,
+    },
     /// A feature S3 has that s3kms does not implement.
     #[error("{message}")]
     NotImplemented {
@@ -273,6 +281,7 @@ impl S3Error {
             S3Error::InvalidRequest { .. } => "InvalidRequest",
             S3Error::InvalidArgument { .. } => "InvalidArgument",
             S3Error::MetadataTooLarge { .. } => "MetadataTooLarge",
+            S3Error::EntityTooLarge { .. } => "EntityTooLarge",
             S3Error::MalformedBody { .. } => "IncompleteBody",
             S3Error::NotImplemented { .. } => "NotImplemented",
             S3Error::Kms { code, .. } => code,
@@ -315,6 +324,7 @@ impl S3Error {
             | S3Error::InvalidRequest { .. }
             | S3Error::InvalidArgument { .. }
             | S3Error::MetadataTooLarge { .. }
+            | S3Error::EntityTooLarge { .. }
             | S3Error::MalformedBody { .. }
             | S3Error::Kms { .. }
             | S3Error::InvalidPart { .. }
@@ -391,6 +401,13 @@ impl S3Error {
                     ("MaxSizeAllowed", max_size_allowed.to_string()),
                 ]
             }
+            S3Error::EntityTooLarge {
+                proposed_size,
+                max_size_allowed,
+            } => vec![
+                ("ProposedSize", proposed_size.to_string()),
+                ("MaxSizeAllowed", max_size_allowed.to_string()),
+            ],
             S3Error::InvalidRange {
                 range_requested,
                 actual_object_size,

@@ -128,10 +128,9 @@ pub fn respond(
 
 /// AWS's answer for a single PUT over 5 GiB.
 pub fn entity_too_large(length: u64) -> S3Error {
-    S3Error::InvalidArgument {
-        message: "Your proposed upload exceeds the maximum allowed size".to_owned(),
-        name: "Content-Length".to_owned(),
-        value: length.to_string(),
+    S3Error::EntityTooLarge {
+        proposed_size: length,
+        max_size_allowed: MAX_PUT_LEN,
     }
 }
 

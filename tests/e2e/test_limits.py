@@ -112,3 +112,22 @@ def test_a_stalled_body_is_cut_off_and_stores_nothing(limited):
     with socket.create_connection(limited, timeout=10) as connection:
         connection.sendall(signed_request(limited, "GET", "/stall-bucket/stalled", {}))
         assert status_of(connection) == 404
+
+
+def test_a_put_over_5_gib_is_entity_too_large_before_any_body(limited):
+    """AWS's answer to a single PUT over 5 GiB: 400 EntityTooLarge with the proposed size, given
+    at once from the declared length (the body is never read)."""
+    with socket.create_connection(limited, timeout=10) as connection:
+        connection.sendall(signed_request(limited, "PUT", "/big-bucket", {"content-length": "0"}))
+        assert status_of(connection) == 200
+    too_large = 5 * 1024**3 + 1
+    with socket.create_connection(limited, timeout=10) as connection:
+        connection.sendall(signed_request(limited, "PUT", "/big-bucket/huge", {"content-length": str(too_large)}))
+        received = b""
+        while b"</Error>" not in received and (chunk := connection.recv(4096)):
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 400"), received[:300]
+        assert b"<Code>EntityTooLarge</Code>" in received, received
+        assert b"<Message>Your proposed upload exceeds the maximum allowed size</Message>" in received
+        assert f"<ProposedSize>{too_large}</ProposedSize>".encode() in received
+        assert b"<MaxSizeAllowed>5368709120</MaxSizeAllowed>" in received
