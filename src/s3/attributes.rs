@@ -46,7 +46,7 @@ pub async fn object_attributes(api: &S3Api, request: &S3Request<'_>) -> Result<R
         return Ok(api.upstream_error(response, request).await);
     }
     let stored = layout::stored_size(response.headers()).unwrap_or(0);
-    let object = StoredObject::from_headers(response.headers(), stored)?;
+    let object = StoredObject::from_headers(response.headers(), stored)?.at_version(request.query_value("versionId"));
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetObjectAttributesResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
     );

@@ -48,7 +48,7 @@ pub async fn get_object(api: &S3Api, request: &S3Request<'_>) -> Result<Response
     let stored = layout::stored_size(response.headers()).ok_or_else(|| S3Error::ServiceUnavailable {
         detail: "upstream object response without a length".to_owned(),
     })?;
-    let object = StoredObject::from_headers(response.headers(), stored)?;
+    let object = StoredObject::from_headers(response.headers(), stored)?.at_version(request.query_value("versionId"));
     match conditional::evaluate(&request.parts.headers, response.headers()) {
         Outcome::Proceed => {}
         Outcome::NotModified => return Ok(forward::not_modified(response, request.request_id)),

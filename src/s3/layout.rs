@@ -35,6 +35,8 @@ pub struct StoredObject {
     pub etag: Option<HeaderValue>,
     /// Backend parts of a multipart object (the ETag's `-M`).
     pub backend_parts: Option<u32>,
+    /// The version the client asked for (`versionId`): every further read is of it.
+    pub version_id: Option<String>,
 }
 
 impl StoredObject {
@@ -50,7 +52,14 @@ impl StoredObject {
             stored_len,
             etag,
             backend_parts,
+            version_id: None,
         })
+    }
+
+    /// The same object, read at `version_id` (when the client named one).
+    pub fn at_version(mut self, version_id: Option<&str>) -> StoredObject {
+        self.version_id = version_id.map(str::to_owned);
+        self
     }
 
     /// The object's plaintext size, from stored size and layout alone (no key, no request).
@@ -167,9 +176,7 @@ pub async fn read_range(
     start: u64,
     end: u64,
 ) -> Result<Bytes, S3Error> {
-    let response = api
-        .send(ranged_request(bucket, key, object.etag.as_ref(), start, end))
-        .await?;
+    let response = api.send(ranged_request(bucket, key, object, start, end)).await?;
     if !response.status().is_success() {
         return Err(changed_or_unavailable(response.status()));
     }
@@ -189,21 +196,25 @@ pub async fn read_range(
     Ok(bytes)
 }
 
-/// A GET of stored bytes `start..end` (exclusive), with `If-Match` on the ETag so that a
-/// concurrent overwrite fails instead of mixing two objects.
-pub fn ranged_request(bucket: &str, key: &str, etag: Option<&HeaderValue>, start: u64, end: u64) -> UpstreamRequest {
+/// A GET of stored bytes `start..end` (exclusive) of `object`'s version, with `If-Match` on its
+/// ETag so that a concurrent overwrite fails instead of mixing two objects.
+pub fn ranged_request(bucket: &str, key: &str, object: &StoredObject, start: u64, end: u64) -> UpstreamRequest {
     let mut headers = HeaderMap::new();
     if let Ok(range) = HeaderValue::from_str(&format!("bytes={start}-{}", end.saturating_sub(1))) {
         headers.insert(http::header::RANGE, range);
     }
-    if let Some(etag) = etag {
+    if let Some(etag) = &object.etag {
         headers.insert(http::header::IF_MATCH, etag.clone());
     }
     UpstreamRequest {
         method: Method::GET,
         bucket: Some(bucket.to_owned()),
         key: Some(key.to_owned()),
-        query: Vec::new(),
+        query: object
+            .version_id
+            .iter()
+            .map(|version| ("versionId".to_owned(), version.clone()))
+            .collect(),
         headers,
         body: None,
     }

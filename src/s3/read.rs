@@ -355,10 +355,9 @@ impl Reader<'_> {
 
     /// Starts the GET of stored bytes `start..end` and opens them as `streams`.
     async fn fetch(&self, start: u64, end: u64, streams: Vec<StreamRead>) -> Result<PlaintextBody, S3Error> {
-        let etag = self.object.etag.as_ref();
         let response = self
             .api
-            .send(ranged_request(self.bucket, self.key, etag, start, end))
+            .send(ranged_request(self.bucket, self.key, self.object, start, end))
             .await?;
         if !response.status().is_success() {
             return Err(layout::changed_or_unavailable(response.status()));

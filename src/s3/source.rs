@@ -76,7 +76,7 @@ pub async fn open_source(
         return Err(S3Error::PreconditionFailed { condition });
     }
     let stored = layout::stored_size(response.headers()).unwrap_or(0);
-    let object = StoredObject::from_headers(response.headers(), stored)?;
+    let object = StoredObject::from_headers(response.headers(), stored)?.at_version(source.version_id.as_deref());
     let mut headers = HeaderMap::new();
     forward::copy_headers(response.headers(), &mut headers);
     let Some(envelope) = object.envelope.clone() else {
@@ -153,7 +153,7 @@ async fn stored_source(
         return Err(invalid_range());
     }
     let (start, end) = selected.map_or((0, 0), |range| (range.first(), range.last() + 1));
-    let mut upstream = layout::ranged_request(&source.bucket, &source.key, object.etag.as_ref(), start, end);
+    let mut upstream = layout::ranged_request(&source.bucket, &source.key, object, start, end);
     if range.is_none() {
         upstream.headers.remove(http::header::RANGE);
     }
