@@ -413,7 +413,9 @@ async fn breakdown(local: Arc<InProcess>, data_dir: PathBuf) {
     });
     time("write the audit record (render + append one line)", || {
         let event = Event::new("GenerateDataKey", &request);
-        audit.record(&local.caller, event, Ok(&Output::default()));
+        audit
+            .record(&local.caller, event, Ok(&Output::default()))
+            .expect("audit record");
     });
     let started = Started::now();
     for _ in 0..ROUNDS {

@@ -74,7 +74,7 @@ pub enum StartError {
     #[error("TLS: {0}")]
     Tls(String),
     /// The KMS could not be prepared (principals, declared keys).
-    #[error("cannot prepare the KMS: {0} ({1})")]
+    #[error("cannot prepare the KMS: {0} ({detail})", detail = .1.detail())]
     Kms(&'static str, KmsError),
 }
 

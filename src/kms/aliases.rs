@@ -154,15 +154,21 @@ impl Kms {
             .collect())
     }
 
+    /// Every alias record. One that does not parse is logged and left out, so that one damaged
+    /// record does not hide all the others (resolving it fails, naming it).
     async fn all_aliases(&self) -> Result<Vec<AliasRecord>, KmsError> {
         let mut aliases = Vec::new();
         for path in self.store.list("aliases/").await.map_err(internal)? {
             let Some((bytes, _)) = self.store.get(&path).await.map_err(internal)? else {
                 continue;
             };
-            let alias: AliasRecord = serde_json::from_slice(&bytes)
-                .map_err(|e| KmsError::Internal(format!("alias record {path} is corrupt: {e}")))?;
-            aliases.push(alias);
+            match serde_json::from_slice(&bytes) {
+                Ok(alias) => aliases.push(alias),
+                Err(error) => {
+                    let error = KmsError::corrupt_record(&path, &error);
+                    tracing::error!(detail = ?error, "an alias record cannot be read; aliases are listed without it");
+                }
+            }
         }
         Ok(aliases)
     }
@@ -175,8 +181,7 @@ impl Kms {
                 self.scope.alias_arn(alias_name)
             )));
         };
-        let alias = serde_json::from_slice(&bytes)
-            .map_err(|e| KmsError::Internal(format!("alias record {path} is corrupt: {e}")))?;
+        let alias = serde_json::from_slice(&bytes).map_err(|e| KmsError::corrupt_record(&path, &e))?;
         Ok((alias, version))
     }
 }

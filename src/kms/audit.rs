@@ -6,11 +6,18 @@
 //! `<dir>/kms-YYYY-MM-DD.jsonl` (UTC day). Each record is one `write` of one line, so a
 //! crash can at worst leave a truncated last line, which readers skip.
 //!
+//! A record that cannot be written (a full disk, a read-only one) is an error for the caller,
+//! [`Kms::call`](super::Kms::call), which then withholds the call's result: no KMS call hands
+//! out a result without its record. The part of the line that did get written is cut off
+//! again, and the record goes to the server log instead. From then on, and before any call
+//! that changes something, [`AuditLog::ready`] checks that the directory takes a write.
+//!
 //! Invariant: no key material, plaintext, ciphertext or grant token is ever written.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -27,6 +34,11 @@ const DATA_MEMBERS: &[&str] = &[
     "EncryptionContextSubset",
     "EncryptionContextEquals",
 ];
+
+/// What [`AuditLog::ready`] writes (and removes) to check the directory takes records: more
+/// than the largest record (a key policy is at most 32 KiB).
+const PROBE_BYTES: usize = 64 * 1024;
+const PROBE_FILE: &str = ".probe";
 
 /// Operations that change nothing (CloudTrail's `readOnly`).
 fn read_only(event_name: &str) -> bool {
@@ -107,6 +119,8 @@ pub struct AuditLog {
     account_id: String,
     region: String,
     file: Mutex<Option<(String, std::fs::File)>>,
+    /// The last record or probe could not be written.
+    failing: AtomicBool,
 }
 
 impl AuditLog {
@@ -118,17 +132,46 @@ impl AuditLog {
             account_id: account_id.to_owned(),
             region: region.to_owned(),
             file: Mutex::new(None),
+            failing: AtomicBool::new(false),
         })
     }
 
-    /// Writes the record of a finished call. `response` is the wire output on success.
-    pub fn record(&self, caller: &Caller, event: Event, outcome: Result<&impl Serialize, &super::KmsError>) {
+    /// Whether the trail can take the record of `event` before the call runs: checked with a
+    /// probe write for calls that change something, and for every call while records fail.
+    pub fn ready(&self, event: &Event) -> std::io::Result<()> {
+        if read_only(event.name) && !self.failing.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let probe = self.directory.join(PROBE_FILE);
+        let written = std::fs::write(&probe, [b'\n'; PROBE_BYTES]);
+        let _ = std::fs::remove_file(&probe);
+        self.failing.store(written.is_err(), Ordering::Relaxed);
+        written
+    }
+
+    /// Writes the record of a finished call. `response` is the wire output on success. On
+    /// failure the record goes to the server log, and the caller must not hand out the result.
+    pub fn record(
+        &self,
+        caller: &Caller,
+        event: Event,
+        outcome: Result<&impl Serialize, &super::KmsError>,
+    ) -> std::io::Result<()> {
         let record = self.render(caller, event, outcome);
         let mut line = record.to_string();
         line.push('\n');
-        if let Err(error) = self.append(&line) {
-            tracing::error!(%error, directory = %self.directory.display(), "cannot write the KMS audit trail");
+        let written = self.append(&line);
+        self.failing.store(written.is_err(), Ordering::Relaxed);
+        if let Err(error) = &written {
+            // The record holds no secret (see the invariant), so the log may keep it.
+            tracing::error!(
+                %error,
+                directory = %self.directory.display(),
+                record = line.trim_end(),
+                "cannot write the KMS audit trail; the record follows"
+            );
         }
+        written
     }
 
     fn render(&self, caller: &Caller, event: Event, outcome: Result<&impl Serialize, &super::KmsError>) -> Value {
@@ -207,11 +250,23 @@ impl AuditLog {
             end_any_torn_line(&mut file)?;
             *slot = Some((day, file));
         }
-        match &mut *slot {
-            Some((_, file)) => file.write_all(line.as_bytes()),
-            None => Ok(()),
+        let Some((_, file)) = slot.as_mut() else {
+            return Ok(());
+        };
+        let length = file.metadata()?.len();
+        let written = file.write_all(line.as_bytes());
+        // A full disk can take part of the line: cut it off, or the next record would be glued
+        // to it; if even that fails, reopening the file ends the torn line.
+        if written.is_err() && file.set_len(length).is_err() {
+            *slot = None;
         }
+        written
     }
+}
+
+/// The error a call gets instead of a result whose audit record could not be written.
+pub(super) fn unaudited(error: &std::io::Error) -> super::KmsError {
+    super::KmsError::Internal(format!("the KMS audit trail cannot be written: {error}"))
 }
 
 /// A trail left by a crash can end in a partial line; the next record must not be glued to it.
@@ -313,6 +368,50 @@ mod tests {
             sent.request_parameters,
             json!({"encryptionAlgorithm": "RSAES_OAEP_SHA_1"})
         );
+    }
+
+    fn caller() -> Caller {
+        Caller {
+            principal: crate::policy::Principal::user("111122223333", "alice", "AIDAALICE"),
+            user_name: "alice".into(),
+            access_key_id: "AKIAALICE".into(),
+            identity_policies: std::sync::Arc::from(Vec::new()),
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            request_id: "req".into(),
+            via_s3: false,
+            secure_transport: false,
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_written_is_an_error_and_changes_wait_for_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail = dir.path().join("audit");
+        let log = AuditLog::open(&trail, "111122223333", "us-east-1").unwrap();
+        let ok = Ok::<_, &super::super::KmsError>(&json!({}));
+        let decrypt = || Event::new("Decrypt", &json!({}));
+        let create = || Event::new("CreateKey", &json!({}));
+        assert!(log.ready(&decrypt()).is_ok() && log.ready(&create()).is_ok());
+
+        std::fs::remove_dir_all(&trail).unwrap();
+        // A call that reads runs without a probe; its record fails, so its result must not go.
+        assert!(log.ready(&decrypt()).is_ok());
+        assert!(log.record(&caller(), decrypt(), ok).is_err());
+        // From then on nothing runs, and a change never does, until the trail takes writes.
+        assert!(log.ready(&decrypt()).is_err() && log.ready(&create()).is_err());
+
+        std::fs::create_dir(&trail).unwrap();
+        assert!(log.ready(&create()).is_ok());
+        log.record(&caller(), create(), ok).unwrap();
+        let files: Vec<_> = std::fs::read_dir(&trail)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files.len(), 1, "the probe is gone: {files:?}");
+        let written = std::fs::read_to_string(trail.join(&files[0])).unwrap();
+        assert_eq!(written.lines().count(), 1);
+        assert!(written.contains(r#""eventName":"CreateKey""#), "{written}");
     }
 
     #[test]

@@ -120,6 +120,15 @@ impl KmsError {
         }
     }
 
+    /// What an operator should read: the logged detail of an internal failure (which record,
+    /// what is wrong with it), the client's message otherwise.
+    pub fn detail(&self) -> String {
+        match self {
+            KmsError::Internal(detail) => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether the failure is the service's, not the caller's.
     pub fn is_internal(&self) -> bool {
         matches!(self, KmsError::Internal(_))
@@ -151,6 +160,24 @@ impl KmsError {
         KmsError::validation(member, Some(&value.to_string()), &constraint)
     }
 
+    /// A key store record that does not parse: names the record and where reading stopped,
+    /// never what it holds (serde's own messages quote the values they reject, and a record
+    /// holds sealed key material).
+    pub fn corrupt_record(path: &str, error: &serde_json::Error) -> KmsError {
+        use serde_json::error::Category;
+        let problem = match error.classify() {
+            Category::Io => "cannot be read",
+            Category::Syntax => "is not JSON",
+            Category::Data => "is JSON of another shape",
+            Category::Eof => "ends early",
+        };
+        KmsError::Internal(format!(
+            "record {path} is corrupt: it {problem} (line {}, column {})",
+            error.line(),
+            error.column()
+        ))
+    }
+
     /// `1 validation error detected: …` with AWS's member path form.
     pub fn validation(member: &str, value: Option<&str>, constraint: &str) -> KmsError {
         let value = match value {
@@ -166,6 +193,26 @@ impl KmsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_corrupt_record_is_named_without_quoting_what_it_holds() {
+        let sealed = "Cj3KuW6Am5b9ilJIFYr1a1LhNHExhc8y65rsqmpxN3Gc9jX5odtuL5064UFely9DsEc8K2EE";
+        let misshapen = format!(r#"{{"key_id": "k", "versions": "{sealed}"}}"#);
+        let error = serde_json::from_str::<crate::kms::model::KeyRecord>(&misshapen).unwrap_err();
+        let KmsError::Internal(detail) = KmsError::corrupt_record("keys/k.json", &error) else {
+            panic!("a corrupt record is an internal error");
+        };
+        assert!(!detail.contains(sealed), "{detail}");
+        assert_eq!(
+            detail,
+            "record keys/k.json is corrupt: it is JSON of another shape (line 1, column 102)"
+        );
+        let error = serde_json::from_slice::<crate::kms::model::KeyRecord>(b"{\"key_id\": ").unwrap_err();
+        assert!(matches!(
+            KmsError::corrupt_record("keys/k.json", &error),
+            KmsError::Internal(detail) if detail.ends_with("it ends early (line 1, column 11)")
+        ));
+    }
 
     #[test]
     fn out_of_range_names_the_bound_that_was_crossed() {

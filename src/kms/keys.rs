@@ -239,8 +239,10 @@ impl Kms {
         description: &str,
         policy: Option<&str>,
     ) -> Result<String, KmsError> {
-        if let Ok(key_id) = self.alias_target(alias).await {
-            return Ok(key_id);
+        match self.alias_target(alias).await {
+            Err(KmsError::NotFound(_)) => {}
+            // An alias record that exists but cannot be read is reported, never replaced.
+            found => return found,
         }
         let policy = match policy {
             Some(text) => self.stored_policy(text).await?,

@@ -3,7 +3,8 @@
 //!
 //! Every call — from the KMS JSON API or from the S3 path on a user's behalf — goes through
 //! [`Kms::call`], which authorizes it like AWS KMS (key policy + identity policies + grants,
-//! explicit deny wins), runs it, and writes one audit record whatever the outcome.
+//! explicit deny wins), runs it, and writes one audit record whatever the outcome; a call whose
+//! record cannot be written hands out no result.
 //!
 //! Does not: speak HTTP or JSON (the `kms_api` layer does), or know about objects.
 //!
@@ -155,44 +156,19 @@ impl Kms {
         &self.scope
     }
 
-    /// Runs one operation for `caller` and records it in the audit trail.
+    /// Runs one operation for `caller` and records it in the audit trail. Fails closed: a call
+    /// does not run when the trail cannot take its record, and a result whose record could not
+    /// be written is withheld (`KMSInternalException`).
     pub async fn call(&self, caller: &Caller, call: Call) -> Result<Output, KmsError> {
         let (name, mut event) = call.event();
-        let result = match call {
-            Call::CreateKey(r) => self.create_key(caller, r, &mut event).await,
-            Call::DescribeKey(r) => self.describe_key(caller, r, &mut event).await,
-            Call::ListKeys(r) => self.list_keys(caller, r).await,
-            Call::EnableKey(r) => self.set_enabled(caller, r, true, &mut event).await,
-            Call::DisableKey(r) => self.set_enabled(caller, r, false, &mut event).await,
-            Call::ScheduleKeyDeletion(r) => self.schedule_key_deletion(caller, r, &mut event).await,
-            Call::CancelKeyDeletion(r) => self.cancel_key_deletion(caller, r, &mut event).await,
-            Call::UpdateKeyDescription(r) => self.update_key_description(caller, r, &mut event).await,
-            Call::CreateAlias(r) => self.create_alias(caller, r, &mut event).await,
-            Call::UpdateAlias(r) => self.update_alias(caller, r, &mut event).await,
-            Call::DeleteAlias(r) => self.delete_alias(caller, r, &mut event).await,
-            Call::ListAliases(r) => self.list_aliases(caller, r).await,
-            Call::Encrypt(r) => self.encrypt(caller, r, &mut event).await,
-            Call::Decrypt(r) => self.decrypt(caller, r, &mut event).await,
-            Call::ReEncrypt(r) => self.re_encrypt(caller, r, &mut event).await,
-            Call::GenerateDataKey(r) => self.generate_data_key(caller, r, true, &mut event).await,
-            Call::GenerateDataKeyWithoutPlaintext(r) => self.generate_data_key(caller, r, false, &mut event).await,
-            Call::GenerateRandom(r) => self.generate_random(caller, r).await,
-            Call::GetKeyPolicy(r) => self.get_key_policy(caller, r, &mut event).await,
-            Call::PutKeyPolicy(r) => self.put_key_policy(caller, r, &mut event).await,
-            Call::ListKeyPolicies(r) => self.list_key_policies(caller, r, &mut event).await,
-            Call::EnableKeyRotation(r) => self.enable_key_rotation(caller, r, &mut event).await,
-            Call::DisableKeyRotation(r) => self.disable_key_rotation(caller, r, &mut event).await,
-            Call::GetKeyRotationStatus(r) => self.get_key_rotation_status(caller, r, &mut event).await,
-            Call::RotateKeyOnDemand(r) => self.rotate_key_on_demand(caller, r, &mut event).await,
-            Call::ListKeyRotations(r) => self.list_key_rotations(caller, r, &mut event).await,
-            Call::CreateGrant(r) => self.create_grant(caller, r, &mut event).await,
-            Call::ListGrants(r) => self.list_grants(caller, r, &mut event).await,
-            Call::ListRetirableGrants(r) => self.list_retirable_grants(caller, r).await,
-            Call::RetireGrant(r) => self.retire_grant(caller, r, &mut event).await,
-            Call::RevokeGrant(r) => self.revoke_grant(caller, r, &mut event).await,
-            Call::TagResource(r) => self.tag_resource(caller, r, &mut event).await,
-            Call::UntagResource(r) => self.untag_resource(caller, r, &mut event).await,
-            Call::ListResourceTags(r) => self.list_resource_tags(caller, r, &mut event).await,
+        let result = match self.audit.ready(&event) {
+            Ok(()) => self.run(caller, call, &mut event).await,
+            Err(error) => Err(audit::unaudited(&error)),
+        };
+        let key_id = event.key_id().unwrap_or("").to_owned();
+        let result = match self.audit.record(caller, event, result.as_ref()) {
+            Ok(()) => result,
+            Err(error) => Err(audit::unaudited(&error)),
         };
         if let Err(error) = &result
             && error.is_internal()
@@ -200,9 +176,48 @@ impl Kms {
             tracing::error!(operation = name, %error, detail = ?error, "KMS operation failed");
         }
         let outcome = result.as_ref().map_or_else(KmsError::name, |_| "ok");
-        self.metrics.kms_operation(name, event.key_id().unwrap_or(""), outcome);
-        self.audit.record(caller, event, result.as_ref());
+        self.metrics.kms_operation(name, &key_id, outcome);
         result
+    }
+
+    /// The operation itself.
+    async fn run(&self, caller: &Caller, call: Call, event: &mut Event) -> Result<Output, KmsError> {
+        match call {
+            Call::CreateKey(r) => self.create_key(caller, r, event).await,
+            Call::DescribeKey(r) => self.describe_key(caller, r, event).await,
+            Call::ListKeys(r) => self.list_keys(caller, r).await,
+            Call::EnableKey(r) => self.set_enabled(caller, r, true, event).await,
+            Call::DisableKey(r) => self.set_enabled(caller, r, false, event).await,
+            Call::ScheduleKeyDeletion(r) => self.schedule_key_deletion(caller, r, event).await,
+            Call::CancelKeyDeletion(r) => self.cancel_key_deletion(caller, r, event).await,
+            Call::UpdateKeyDescription(r) => self.update_key_description(caller, r, event).await,
+            Call::CreateAlias(r) => self.create_alias(caller, r, event).await,
+            Call::UpdateAlias(r) => self.update_alias(caller, r, event).await,
+            Call::DeleteAlias(r) => self.delete_alias(caller, r, event).await,
+            Call::ListAliases(r) => self.list_aliases(caller, r).await,
+            Call::Encrypt(r) => self.encrypt(caller, r, event).await,
+            Call::Decrypt(r) => self.decrypt(caller, r, event).await,
+            Call::ReEncrypt(r) => self.re_encrypt(caller, r, event).await,
+            Call::GenerateDataKey(r) => self.generate_data_key(caller, r, true, event).await,
+            Call::GenerateDataKeyWithoutPlaintext(r) => self.generate_data_key(caller, r, false, event).await,
+            Call::GenerateRandom(r) => self.generate_random(caller, r).await,
+            Call::GetKeyPolicy(r) => self.get_key_policy(caller, r, event).await,
+            Call::PutKeyPolicy(r) => self.put_key_policy(caller, r, event).await,
+            Call::ListKeyPolicies(r) => self.list_key_policies(caller, r, event).await,
+            Call::EnableKeyRotation(r) => self.enable_key_rotation(caller, r, event).await,
+            Call::DisableKeyRotation(r) => self.disable_key_rotation(caller, r, event).await,
+            Call::GetKeyRotationStatus(r) => self.get_key_rotation_status(caller, r, event).await,
+            Call::RotateKeyOnDemand(r) => self.rotate_key_on_demand(caller, r, event).await,
+            Call::ListKeyRotations(r) => self.list_key_rotations(caller, r, event).await,
+            Call::CreateGrant(r) => self.create_grant(caller, r, event).await,
+            Call::ListGrants(r) => self.list_grants(caller, r, event).await,
+            Call::ListRetirableGrants(r) => self.list_retirable_grants(caller, r).await,
+            Call::RetireGrant(r) => self.retire_grant(caller, r, event).await,
+            Call::RevokeGrant(r) => self.revoke_grant(caller, r, event).await,
+            Call::TagResource(r) => self.tag_resource(caller, r, event).await,
+            Call::UntagResource(r) => self.untag_resource(caller, r, event).await,
+            Call::ListResourceTags(r) => self.list_resource_tags(caller, r, event).await,
+        }
     }
 
     // ----------------------------------------------------------------- key records
@@ -214,8 +229,7 @@ impl Kms {
         let Some((bytes, version)) = self.store.get(&path).await.map_err(internal)? else {
             return Err(KmsError::key_not_found(&arn));
         };
-        let record: KeyRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| KmsError::Internal(format!("key record {path} is corrupt: {e}")))?;
+        let record: KeyRecord = serde_json::from_slice(&bytes).map_err(|e| KmsError::corrupt_record(&path, &e))?;
         let mut key = LoadedKey { record, version, arn };
         let now = now();
         if key.record.state == KeyState::PendingDeletion && key.record.deletion_date.is_some_and(|at| at <= now) {
@@ -395,8 +409,8 @@ impl Kms {
             let current = self.store.get(PRINCIPALS_PATH).await.map_err(internal)?;
             let (mut registry, expect) = match &current {
                 Some((bytes, version)) => {
-                    let registry: PrincipalRegistry = serde_json::from_slice(bytes)
-                        .map_err(|e| KmsError::Internal(format!("{PRINCIPALS_PATH} is corrupt: {e}")))?;
+                    let registry: PrincipalRegistry =
+                        serde_json::from_slice(bytes).map_err(|e| KmsError::corrupt_record(PRINCIPALS_PATH, &e))?;
                     (registry, Expect::Version(version.clone()))
                 }
                 None => (PrincipalRegistry::default(), Expect::Absent),
@@ -423,8 +437,9 @@ impl Kms {
 
     async fn principal_registry(&self) -> Result<PrincipalRegistry, KmsError> {
         match self.store.get(PRINCIPALS_PATH).await.map_err(internal)? {
-            Some((bytes, _)) => serde_json::from_slice(&bytes)
-                .map_err(|e| KmsError::Internal(format!("{PRINCIPALS_PATH} is corrupt: {e}"))),
+            Some((bytes, _)) => {
+                serde_json::from_slice(&bytes).map_err(|e| KmsError::corrupt_record(PRINCIPALS_PATH, &e))
+            }
             None => Ok(PrincipalRegistry::default()),
         }
     }

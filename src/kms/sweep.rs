@@ -23,7 +23,9 @@ impl Kms {
             };
             match self.load_key(key_id).await {
                 Ok(_) | Err(KmsError::NotFound(_)) => visited += 1,
-                Err(error) => tracing::error!(key_id, %error, "the KMS sweeper cannot load a key record"),
+                Err(error) => {
+                    tracing::error!(key_id, error = %error.detail(), "the KMS sweeper cannot load a key record")
+                }
             }
         }
         Ok(visited)
@@ -43,7 +45,7 @@ pub async fn run(kms: Arc<Kms>) {
     loop {
         ticker.tick().await;
         if let Err(error) = kms.sweep().await {
-            tracing::error!(%error, "the KMS sweep failed");
+            tracing::error!(error = %error.detail(), "the KMS sweep failed");
         }
     }
 }
