@@ -456,6 +456,11 @@ async fn current(job: &Job, object: &Listed) -> Result<Current, String> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     match status {
         StatusCode::NOT_FOUND => return Ok(Current::Vanished),
+        // s3kms names the encryption of every object it wrote; one it serves without (in a
+        // bucket of `plaintext_buckets`) is stored as plaintext.
+        status if status.is_success() && text("x-amz-server-side-encryption").is_none() => {
+            return Ok(Current::Plaintext { etag: text("etag") });
+        }
         status if status.is_success() => {
             return Ok(Current::Sealed {
                 key_arn: text("x-amz-server-side-encryption-aws-kms-key-id"),

@@ -94,6 +94,9 @@ def objects(s3, bucket, keys, target):
                                                marker, Metadata={"kind": "merged"}, **kms_args)
     written[PREFIX + "separate.bin"] = multipart(s3, bucket, PREFIX + "separate.bin", [5 * MiB, 5 * MiB + 3],
                                                  marker, **kms_args)
+    odd = PREFIX + "odd key ü+%/&=?.txt"
+    written[odd] = b"a key that needs encoding in x-amz-copy-source"
+    s3.put_object(Bucket=bucket, Key=odd, Body=written[odd], **kms_args)
     written["stay/outside.txt"] = b"outside the prefix"
     s3.put_object(Bucket=bucket, Key="stay/outside.txt", Body=written["stay/outside.txt"], **kms_args)
     s3.put_object_tagging(Bucket=bucket, Key=PREFIX + "merged.bin",
@@ -106,7 +109,7 @@ def test_a_rewrap_changes_only_the_wrap(target, s3, kms, bucket, keys, objects, 
     before = {key: upstream.get(bucket, key) for key in objects}
     done = rewrap(target, tmp_path, "--bucket", bucket, "--prefix", PREFIX, "--to-key", alias, "--verbose")
     assert done.returncode == 0, done.stderr + done.stdout
-    assert "4 rewrapped" in " ".join(done.stdout.split()), done.stdout
+    assert "5 rewrapped" in " ".join(done.stdout.split()), done.stdout
     assert not (tmp_path / "state.json").exists()
     for key, plaintext in objects.items():
         stored = upstream.get(bucket, key)
@@ -142,15 +145,15 @@ def test_a_rewrap_changes_only_the_wrap(target, s3, kms, bucket, keys, objects, 
     finally:
         kms.enable_key(KeyId=old)
 
-    # Every KMS use is audited: one Decrypt of the old wrap and one Encrypt under the new key
-    # per KMS object (the SSE-S3 object's key needs no KMS to open), invoked by S3.
+    # Every KMS use is audited: one Encrypt under the new key per object (and one Decrypt of
+    # the old wrap per SSE-KMS object), invoked by S3 for the user.
     trail = subprocess.run(
         [str(require_s3kms_binary()), "audit", "--config", str(config_of(target)), "--key", new, "--event",
          "Encrypt", "--json"],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     records = [json.loads(line) for line in trail]
-    assert len(records) == 4, records
+    assert len(records) == 5, records
     assert all(record["userIdentity"].get("invokedBy") == "s3.amazonaws.com" for record in records), records
     assert {record["userIdentity"]["userName"] for record in records} == {"alice"}
 
@@ -163,13 +166,13 @@ def test_a_second_run_changes_nothing_until_the_key_rotates(target, s3, kms, buc
     etags = {key: upstream.get(bucket, key).etag for key in objects}
     again = rewrap(target, tmp_path, *arguments)
     assert again.returncode == 0, again.stderr
-    assert "4 unchanged" in " ".join(again.stdout.split()), again.stdout
+    assert "5 unchanged" in " ".join(again.stdout.split()), again.stdout
     assert {key: upstream.get(bucket, key).etag for key in objects} == etags
 
     kms.rotate_key_on_demand(KeyId=new)
     rotated = rewrap(target, tmp_path, *arguments)
     assert rotated.returncode == 0, rotated.stderr
-    assert "4 rewrapped" in " ".join(rotated.stdout.split()), rotated.stdout
+    assert "5 rewrapped" in " ".join(rotated.stdout.split()), rotated.stdout
     for key, plaintext in objects.items():
         assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == plaintext, key
 
@@ -179,7 +182,7 @@ def test_a_dry_run_writes_nothing(target, s3, bucket, keys, objects, upstream, t
     before = {key: upstream.get(bucket, key) for key in objects}
     dry = rewrap(target, tmp_path, "--bucket", bucket, "--prefix", PREFIX, "--to-key", alias, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "4 would be rewrapped" in " ".join(dry.stdout.split()), dry.stdout
+    assert "5 would be rewrapped" in " ".join(dry.stdout.split()), dry.stdout
     assert "dry run" in dry.stdout
     for key in objects:
         after = upstream.get(bucket, key)
@@ -253,9 +256,9 @@ def test_reencrypt_seals_plaintext_objects_and_renews_data_keys(target, s3, buck
     outside_before = upstream.get(bucket, "stay/outside.txt")
     done = rewrap(target, tmp_path, "--bucket", bucket, "--prefix", PREFIX, "--to-key", alias, "--reencrypt")
     assert done.returncode == 0, done.stdout + done.stderr
-    # The four objects the first run rewrapped are already under the key: only the legacy one moves.
+    # The five objects the first run rewrapped are already under the key: only the legacy one moves.
     flat = " ".join(done.stdout.split())
-    assert "1 re-encrypted" in flat and "4 skipped (already under the key)" in flat, done.stdout
+    assert "1 re-encrypted" in flat and "5 skipped (already under the key)" in flat, done.stdout
     legacy = upstream.get(bucket, PREFIX + "legacy.txt")
     assert legacy.data[:4] == MAGIC and Marker("legacy").leaks_into(legacy.data) == []
     assert legacy.metadata["s3kms-k"] == new and legacy.metadata["source"] == "before-s3kms"
