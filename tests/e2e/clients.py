@@ -163,6 +163,8 @@ class S3cmd:
     credentials: Credentials
     workdir: Path
     region: str = "us-east-1"
+    # The KMS key s3cmd names on uploads (`--server-side-encryption-kms-id`).
+    kms_key_id: str = "alias/aws/s3"
 
     def check(self, *arguments: str) -> str:
         host = self.endpoint.removeprefix("http://")
@@ -177,7 +179,7 @@ class S3cmd:
             f"--region={self.region}",
             # s3kms ETags are not MD5s of the plaintext (as AWS's SSE-KMS ETags); s3cmd accepts
             # that for SSE-KMS uploads, which is what s3kms is for.
-            "--server-side-encryption-kms-id=alias/aws/s3",
+            f"--server-side-encryption-kms-id={self.kms_key_id}",
             *arguments,
         ]
         env = {**environment_without_aws(), "HOME": str(self.workdir)}
@@ -194,8 +196,10 @@ class Rclone:
     credentials: Credentials
     workdir: Path
     region: str = "us-east-1"
+    # The KMS key rclone names on uploads (`sse_kms_key_id`); None: the bucket's or alias/aws/s3.
+    sse_kms_key_id: str | None = None
 
-    def check(self, *arguments: str) -> str:
+    def environment(self) -> dict[str, str]:
         env = {
             **environment_without_aws(),
             "RCLONE_CONFIG": str(self.workdir / "rclone-unused.conf"),
@@ -210,7 +214,20 @@ class Rclone:
             # which s3kms (like AWS for SSE-KMS) does not make an MD5 of the plaintext.
             "RCLONE_CONFIG_T_SERVER_SIDE_ENCRYPTION": "aws:kms",
         }
+        if self.sse_kms_key_id is not None:
+            env["RCLONE_CONFIG_T_SSE_KMS_KEY_ID"] = self.sse_kms_key_id
+        return env
+
+    def run_binary(self, *arguments: str) -> bytes:
+        """rclone's stdout as bytes (`rclone cat` of binary data); a failure fails the test."""
         command = [tool("rclone"), "--retries", "1", "--low-level-retries", "1", *arguments]
-        result = run(command, env=env, cwd=self.workdir)
+        result = subprocess.run(command, env=self.environment(), cwd=self.workdir, stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=120)
+        assert result.returncode == 0, f"$ {' '.join(command)}\nexit {result.returncode}\n{result.stderr[-3000:]!r}"
+        return result.stdout
+
+    def check(self, *arguments: str) -> str:
+        command = [tool("rclone"), "--retries", "1", "--low-level-retries", "1", *arguments]
+        result = run(command, env=self.environment(), cwd=self.workdir)
         assert result.returncode == 0, explain(result)
         return result.stdout

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from botocore.exceptions import ClientError
 # Plain `assert` in the helper modules reports values, as in the tests themselves.
 pytest.register_assert_rewrite("s3_expect", "clients")
 
-from clients import AwsCli, Rclone, S3cmd, boto3_client, require_request_id, tool
+from clients import AwsCli, Rclone, S3cmd, boto3_client, explain, require_request_id, tool
 from servers import S3kms, SeaweedFS, ServerCredentials, ServerExitedEarly, log_tail, s3kms_config_toml, S3_ONLY_POLICY, toml_string
 from sigv4_raw import Credentials, RawS3
 
@@ -313,6 +314,30 @@ def bucket(make_bucket) -> str:
 def big_payload() -> bytes:
     """About 20 MiB of random bytes, not a multiple of any part or chunk size."""
     return os.urandom(20 * MiB + 12345)
+
+
+SDK_EXAMPLE = REPO_ROOT / "examples" / "aws-sdk-rust"
+# Long enough for a first build of the AWS SDK for Rust (about 2 minutes on an idle 2-core
+# machine) when the tests run without scripts/test, which builds it before pytest.
+SDK_EXAMPLE_BUILD_TIMEOUT = 1200
+
+
+@pytest.fixture(scope="session")
+def aws_sdk_rust_example() -> Path:
+    """examples/aws-sdk-rust, built once per session (`cargo build --locked`, debug) into the
+    checkout's target/ where scripts/test already built it: then this is a no-op."""
+    result = subprocess.run(
+        ["cargo", "build", "--locked", "--quiet", "--manifest-path", str(SDK_EXAMPLE / "Cargo.toml")],
+        env={**os.environ, "CARGO_TARGET_DIR": str(REPO_ROOT / "target")},
+        cwd=SDK_EXAMPLE,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SDK_EXAMPLE_BUILD_TIMEOUT,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"building examples/aws-sdk-rust failed:\n{explain(result)}", pytrace=False)
+    return REPO_ROOT / "target" / "debug" / "s3kms-aws-sdk-rust-example"
 
 
 @pytest.fixture

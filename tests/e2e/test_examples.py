@@ -1,5 +1,7 @@
-"""The files in examples/ work as shipped: the boto3 quickstart runs to the end against a
-real s3kms, and each example config passes `s3kms check-config`."""
+"""The files in examples/ work as shipped: the boto3 quickstart and the aws-sdk-rust program
+run to the end against a real s3kms, and each example config passes `s3kms check-config`.
+(test_client_matrix.py runs the aws-sdk-rust program too, in front of SeaweedFS, and checks
+what it stored.)"""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import sys
 import pytest
 
 from clients import environment_without_aws, explain
-from conftest import ACCOUNT_ID, REGION, REPO_ROOT, USERS, require_s3kms_binary
+from conftest import ACCOUNT_ID, REGION, REPO_ROOT, SDK_EXAMPLE_BUILD_TIMEOUT, USERS, require_s3kms_binary
 from servers import ALLOW_ALL_POLICY, S3kms, ServerCredentials, s3kms_config_toml
 
 EXAMPLES = REPO_ROOT / "examples"
@@ -55,6 +57,33 @@ def test_boto3_quickstart_runs_to_the_end(s3kms_with_policy, tmp_path):
     assert result.returncode == 0, explain(result)
     assert "MISMATCH" not in result.stderr, explain(result)
     assert "done: bucket quickstart-" in result.stdout, explain(result)
+
+
+@pytest.mark.timeout(SDK_EXAMPLE_BUILD_TIMEOUT)  # the first build of the example, when run alone
+def test_aws_sdk_rust_example_runs_to_the_end(aws_sdk_rust_example, s3kms_with_policy, tmp_path):
+    alice = USERS["alice"]
+    # Credentials and region from the environment, the endpoint as an argument.
+    environment = {
+        **environment_without_aws(),
+        "AWS_ACCESS_KEY_ID": alice.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": alice.secret_access_key,
+        "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }
+    result = subprocess.run(
+        [str(aws_sdk_rust_example), "--endpoint", s3kms_with_policy.endpoint],
+        env=environment,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, explain(result)
+    steps = [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("ok ")]
+    assert sorted(set(steps)) == ["ok get", "ok list", "ok multipart", "ok presign", "ok put", "ok range"], explain(result)
+    assert "done: bucket sdk-example-" in result.stdout, explain(result)
 
 
 @pytest.mark.parametrize("name", ["upstream-minio.toml", "upstream-seaweedfs.toml"])
