@@ -31,6 +31,8 @@ from clients import AwsCli, Rclone, S3cmd, boto3_client, explain, require_reques
 from servers import S3kms, SeaweedFS, ServerCredentials, ServerExitedEarly, log_tail, s3kms_config_toml, S3_ONLY_POLICY, toml_string
 from sigv4_raw import Credentials, RawS3
 
+import leak_scan
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIRECT = os.environ.get("S3KMS_E2E_DIRECT") == "1"
 REGION = "us-east-1"
@@ -357,29 +359,25 @@ def rclone(target: Target, tmp_path: Path) -> Rclone:
 
 # ------------------------------------------------------------------ no secret in any log
 
-SECRET_PATTERN = re.compile(r"secret_access_key\s*=\s*(?:'''|\"\"\"|\"|')([^\"'\n]{8,})")
+leak_scan.install()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After the whole run: no secret access key that any s3kms config of this run declared
-    (users' and the upstream's) may appear in any s3kms log or audit trail the run produced.
-    A hit fails the run, naming the file; the secret itself is not printed."""
+    """After the whole run: no secret access key, root key, KMS plaintext (data keys, Decrypt
+    results) or recognisable object plaintext may appear in any s3kms log or audit trail the
+    run produced (`leak_scan`). A hit fails the run, naming the file and the kind of secret;
+    the secret itself is not printed."""
     base = session.config._tmp_path_factory.getbasetemp() if hasattr(session.config, "_tmp_path_factory") else None
     if base is None or not Path(base).exists():
         return
-    secrets_used: set[str] = set()
-    for config in Path(base).rglob("*.toml"):
-        secrets_used.update(SECRET_PATTERN.findall(config.read_text(errors="replace")))
-    logs = [p for p in Path(base).rglob("*") if p.is_file() and (p.suffix in (".log", ".jsonl") or "stderr" in p.name)]
-    leaks = [(log, secret) for log in logs for secret in secrets_used if secret in log.read_text(errors="replace")]
+    leaks, looked_for = leak_scan.scan(Path(base))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for message in leaks:
+        reporter.write_line(message, red=True) if reporter else print(message)
     if leaks:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        for log, secret in leaks:
-            message = f"SECRET LEAK: a secret access key ({len(secret)} characters) appears in {log}"
-            reporter.write_line(message, red=True) if reporter else print(message)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    elif not secrets_used:
-        print("warning: the secret scan found no s3kms configs to take secrets from")
+    elif reporter:
+        reporter.write_line(f"leak scan: {looked_for} secrets looked for in every log and audit trail, none found")
 
 
 def start_shared_store_instance(
