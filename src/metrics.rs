@@ -140,20 +140,21 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP s3kms_bytes_encrypted_total Plaintext bytes sealed into stored streams.\n");
-        out.push_str("# TYPE s3kms_bytes_encrypted_total counter\n");
-        let _ = writeln!(
-            out,
-            "s3kms_bytes_encrypted_total {}",
-            self.bytes_encrypted.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP s3kms_bytes_decrypted_total Plaintext bytes authenticated and released to clients.\n");
-        out.push_str("# TYPE s3kms_bytes_decrypted_total counter\n");
-        let _ = writeln!(
-            out,
-            "s3kms_bytes_decrypted_total {}",
-            self.bytes_decrypted.load(Ordering::Relaxed)
-        );
+        for (name, help, counter) in [
+            (
+                "s3kms_bytes_encrypted_total",
+                "Plaintext bytes sealed into stored streams.",
+                &self.bytes_encrypted,
+            ),
+            (
+                "s3kms_bytes_decrypted_total",
+                "Plaintext bytes authenticated and released to clients.",
+                &self.bytes_decrypted,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+        }
         out.push_str("# HELP s3kms_cache_lookups_total Cache lookups, by cache and result (hit rate = hit / all).\n");
         out.push_str("# TYPE s3kms_cache_lookups_total counter\n");
         if let Ok(lookups) = self.cache_lookups.lock() {

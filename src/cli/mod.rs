@@ -12,6 +12,7 @@ pub mod rewrap;
 use std::path::PathBuf;
 
 use s3kms::config::{Config, UserConfig};
+use s3kms::kms_client::{ClientError, KmsClient};
 
 /// Where and as whom a client subcommand connects.
 pub struct Connection {
@@ -85,6 +86,19 @@ impl Connection {
             ca_file,
             user,
         })
+    }
+}
+
+impl Connection {
+    /// A KMS client for this endpoint and user.
+    pub fn kms_client(&self, region: &str) -> Result<KmsClient, ClientError> {
+        KmsClient::trusting(
+            &self.endpoint,
+            region,
+            &self.user.access_key_id,
+            self.user.secret_access_key.clone(),
+            self.ca_file.as_deref(),
+        )
     }
 }
 

@@ -31,7 +31,7 @@ use http_body_util::BodyExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use percent_encoding::percent_decode_str;
 use s3kms::config::{Config, ConfigError, UpstreamConfig};
-use s3kms::kms_client::{ClientError, KmsClient};
+use s3kms::kms_client::ClientError;
 use s3kms::s3::rewrap::{COPY_MODE, REWRAP_RESULT};
 use s3kms::sigv4::uri_encode;
 use s3kms::upstream::{Upstream, UpstreamRequest};
@@ -293,14 +293,7 @@ async fn key_arn(connection: &Connection, region: &str, key: &str) -> Result<Str
         key: key.to_owned(),
         source,
     };
-    let client = KmsClient::trusting(
-        &connection.endpoint,
-        region,
-        &connection.user.access_key_id,
-        connection.user.secret_access_key.clone(),
-        connection.ca_file.as_deref(),
-    )
-    .map_err(failed)?;
+    let client = connection.kms_client(region).map_err(failed)?;
     let described = client
         .call("DescribeKey", json!({ "KeyId": key }))
         .await

@@ -23,7 +23,7 @@ use crate::http::ResponseBody;
 use crate::upstream::{UpstreamBody, UpstreamRequest};
 
 /// Object headers a COPY directive takes from the source.
-const COPIED_HEADERS: &[&str] = &[
+pub(super) const COPIED_HEADERS: &[&str] = &[
     "content-type",
     "content-encoding",
     "content-disposition",

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
+use super::copy::COPIED_HEADERS;
 use super::encryption::{self, ObjectEncryption, kms_error};
 use super::layout::{self, StoredObject};
 use super::source::{CopySource, copy_source, copy_source_precondition};
@@ -34,24 +35,12 @@ use crate::kms::Call;
 use crate::kms::blob::Blob;
 use crate::kms::shapes::EncryptRequest;
 use crate::sigv4::uri_encode;
-use crate::upstream::{UpstreamBody, UpstreamRequest};
+use crate::upstream::{UpstreamBody, UpstreamRequest, encode_query};
 
 /// The request header that selects an s3kms copy mode.
 pub const COPY_MODE: &str = "x-s3kms-copy-mode";
 /// The response header that says whether a rewrap changed the object.
 pub const REWRAP_RESULT: &str = "x-s3kms-rewrap-result";
-
-/// Object headers that survive a rewrap (besides non-reserved user metadata).
-const KEPT_HEADERS: &[&str] = &[
-    "content-type",
-    "content-encoding",
-    "content-disposition",
-    "content-language",
-    "cache-control",
-    "expires",
-    "x-amz-website-redirect-location",
-    "x-amz-storage-class",
-];
 
 /// What a CopyObject does with its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +178,7 @@ fn kept_headers(upstream: &HeaderMap) -> HeaderMap {
     for (name, value) in upstream {
         let text = name.as_str();
         let user_metadata = text.starts_with("x-amz-meta-") && !text.starts_with(super::sse::envelope::RESERVED_PREFIX);
-        if user_metadata || KEPT_HEADERS.contains(&text) {
+        if user_metadata || COPIED_HEADERS.contains(&text) || text == "x-amz-storage-class" {
             headers.append(name.clone(), value.clone());
         }
     }
@@ -369,18 +358,12 @@ pub(super) async fn object_tagging(api: &S3Api, bucket: &str, key: &str) -> Resu
     if keys.is_empty() {
         return Ok(None);
     }
-    let encoded: Vec<String> = keys
+    let pairs: Vec<(String, String)> = keys
         .iter()
         .zip(values.iter().chain(std::iter::repeat(&"")))
-        .map(|(name, value)| {
-            format!(
-                "{}={}",
-                uri_encode(name.as_bytes(), false),
-                uri_encode(value.as_bytes(), false)
-            )
-        })
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
         .collect();
-    HeaderValue::from_str(&encoded.join("&"))
+    HeaderValue::from_str(&encode_query(&pairs))
         .map(Some)
         .map_err(|_| internal("tags"))
 }

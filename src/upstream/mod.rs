@@ -154,8 +154,9 @@ impl Upstream {
     }
 }
 
-/// The query string, each name and value encoded as SigV4 canonicalises them.
-fn encode_query(pairs: &[(String, String)]) -> String {
+/// The query string, each name and value encoded as SigV4 canonicalises them (also the form
+/// of `x-amz-tagging`).
+pub fn encode_query(pairs: &[(String, String)]) -> String {
     let encoded: Vec<String> = pairs
         .iter()
         .map(|(name, value)| {

@@ -33,14 +33,9 @@ impl Session {
             args.endpoint.as_deref(),
             args.ca_file.as_deref(),
         )?;
-        let client = KmsClient::trusting(
-            &connection.endpoint,
-            &config.region,
-            &connection.user.access_key_id,
-            connection.user.secret_access_key.clone(),
-            connection.ca_file.as_deref(),
-        )
-        .map_err(|error| KeysError::Client(error, config_name.clone()))?;
+        let client = connection
+            .kms_client(&config.region)
+            .map_err(|error| KeysError::Client(error, config_name.clone()))?;
         Ok(Session {
             client,
             json: args.json,
