@@ -3,7 +3,8 @@
 //! Owns: turning a document into its root element's name and the ordered list of its leaf
 //! elements as `(path, text)` pairs, where the path is the element names below the root joined
 //! with `/` (`Rule/ApplyServerSideEncryptionByDefault/SSEAlgorithm`). Namespaces are ignored,
-//! entities and CDATA are decoded, comments and processing instructions skipped. That is all
+//! entities and CDATA are decoded, comments and processing instructions skipped; a leaf's text
+//! is kept exactly, whitespace included (an S3 key may begin or end with spaces). That is all
 //! the S3 request bodies need (encryption configuration, tagging, CompleteMultipartUpload,
 //! DeleteObjects), without a schema binding per document.
 //!
@@ -38,7 +39,6 @@ impl Document {
     /// Parses a document.
     pub fn parse(bytes: &[u8]) -> Result<Document, XmlError> {
         let mut reader = Reader::from_reader(bytes);
-        reader.config_mut().trim_text(true);
         let mut parser = Parser::default();
         loop {
             match reader.read_event().map_err(|e| XmlError(e.to_string()))? {
@@ -112,6 +112,9 @@ struct Parser {
 
 impl Parser {
     fn open(&mut self, name: String) -> Result<(), XmlError> {
+        if name.contains('/') {
+            return Err(XmlError(format!("{name:?} is not an element name")));
+        }
         if let Some((_, has_children)) = self.open_elements.last_mut() {
             *has_children = true;
         } else if self.root.is_some() {
@@ -235,6 +238,23 @@ mod tests {
         assert!(Document::parse(b"").is_err());
         let deep = "<a>".repeat(40) + &"</a>".repeat(40);
         assert!(Document::parse(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn text_beside_references_keeps_its_whitespace() {
+        // Found by fuzzing: every text piece between two references was trimmed on its own, so
+        // the key `a & b` of a DeleteObjects document was read as `a&b`.
+        let document =
+            Document::parse(b"<Delete><Object><Key>a &amp; b</Key></Object><Object><Key> c </Key></Object></Delete>")
+                .unwrap();
+        assert_eq!(document.all("Object/Key"), ["a & b", " c "]);
+    }
+
+    #[test]
+    fn element_names_with_a_slash_are_refused() {
+        // Found by fuzzing: `<Object/Key>` right below the root had the path of `Key` in `Object`.
+        assert!(Document::parse(b"<Delete><Object></Object><Object/Key>k</Object/Key></Delete>").is_err());
+        assert!(Document::parse(b"<Delete><Object/Key/></Delete>").is_err());
     }
 
     #[test]
