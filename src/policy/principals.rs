@@ -26,6 +26,7 @@ pub fn map_principals(text: &str, mut map: impl FnMut(&str) -> Option<String>) -
         let principal: String = from_raw(token)?;
         let mapped = map(&principal).ok_or(PolicyError::InvalidPrincipal(principal))?;
         let replacement = serde_json::to_string(&mapped).map_err(|error| PolicyError::Syntax(error.to_string()))?;
+        let replacement = escape_wide(&replacement);
         let start = offset_in(text, token.get())?;
         edits.push((start, start + token.get().len(), replacement));
     }
@@ -83,6 +84,23 @@ fn from_raw_str<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, Polic
     serde_json::from_str(text).map_err(|error| PolicyError::Syntax(error.to_string()))
 }
 
+/// A JSON string token with every character beyond U+00FF written as `\u` escapes, so the
+/// rewritten text passes the policy character check whenever the original did (which may have
+/// held such a character escaped).
+fn escape_wide(token: &str) -> String {
+    let mut escaped = String::with_capacity(token.len());
+    for c in token.chars() {
+        if u32::from(c) <= 0xff {
+            escaped.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                escaped.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    escaped
+}
+
 /// The byte offset of `token` inside `text` (it is a sub-slice borrowed from `text`).
 fn offset_in(text: &str, token: &str) -> Result<usize, PolicyError> {
     let start = (token.as_ptr() as usize)
@@ -127,6 +145,17 @@ mod tests {
         let text = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/ghost"},"Action":"kms:*","Resource":"*"}}"#;
         let error = map_principals(text, |_| None);
         assert!(matches!(error, Err(PolicyError::InvalidPrincipal(_))));
+    }
+
+    #[test]
+    fn rewritten_principals_keep_the_policy_parseable() {
+        // Found by fuzzing: an escaped character beyond U+00FF was written back raw, and the
+        // rewritten policy failed the character check the original passed.
+        let text = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/a\u0f22\ud83d\ude00"},"Action":"kms:*","Resource":"*"}}"#;
+        let original = crate::policy::PolicyDocument::parse(text, crate::policy::PolicyKind::Resource).expect("parses");
+        let mapped = map_principals(text, |principal| Some(principal.to_owned())).expect("maps");
+        let reparsed = crate::policy::PolicyDocument::parse(&mapped, crate::policy::PolicyKind::Resource);
+        assert_eq!(reparsed, Ok(original), "{mapped}");
     }
 
     #[test]
