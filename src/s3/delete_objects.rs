@@ -37,20 +37,28 @@ pub fn parse_delete(document: &[u8]) -> Result<(Vec<DeleteEntry>, bool), S3Error
     }
     let mut entries: Vec<DeleteEntry> = Vec::new();
     let mut leaves = parsed.leaves.iter().peekable();
+    let mut key_seen = false;
     for element in &parsed.elements {
         if element == "Object" {
             entries.push(DeleteEntry {
                 key: String::new(),
                 version_id: None,
             });
+            key_seen = false;
             continue;
         }
         let Some((path, text)) = leaves.next_if(|(path, _)| path == element) else {
             continue;
         };
+        // An object naming two keys (or versions) is refused: s3kms would authorize one and
+        // the upstream, which gets the client's document, might delete the other.
         match (path.as_str(), entries.last_mut()) {
-            ("Object/Key", Some(entry)) => entry.key = text.clone(),
-            ("Object/VersionId", Some(entry)) => entry.version_id = Some(text.clone()),
+            ("Object/Key", Some(entry)) if !key_seen => {
+                entry.key = text.clone();
+                key_seen = true;
+            }
+            ("Object/VersionId", Some(entry)) if entry.version_id.is_none() => entry.version_id = Some(text.clone()),
+            ("Object/Key" | "Object/VersionId", Some(_)) => return Err(S3Error::MalformedXml),
             _ => {}
         }
     }
@@ -247,6 +255,18 @@ mod tests {
         );
         let again = delete_document(&entries.iter().collect::<Vec<_>>(), quiet);
         assert_eq!(parse_delete(again.as_bytes()).unwrap(), (entries, true));
+    }
+
+    #[test]
+    fn an_object_with_two_keys_or_versions_is_refused() {
+        // Found by fuzzing: the last <Key> was authorized, while an upstream may delete the first.
+        for document in [
+            &b"<Delete><Object><Key>denied</Key><Key>allowed</Key></Object></Delete>"[..],
+            b"<Delete><Object><Key></Key><Key>allowed</Key></Object></Delete>",
+            b"<Delete><Object><Key>k</Key><VersionId>a</VersionId><VersionId>b</VersionId></Object></Delete>",
+        ] {
+            assert!(matches!(parse_delete(document), Err(S3Error::MalformedXml)));
+        }
     }
 
     #[test]
