@@ -5,10 +5,14 @@
 //! - 2: a DeleteObjects document, then a rewrite of what parsed;
 //! - 3: a CompleteMultipartUpload part list;
 //! - 4: an `x-amz-server-side-encryption-context` header value;
-//! - 5: s3kms's reserved object metadata (the envelope), as upstream headers.
+//! - 5: s3kms's reserved object metadata (the envelope), as upstream headers (one value a line,
+//!   in the order version, algorithm, key ARN, wrapped key, client context, bucket key);
+//! - 6: an `x-amz-tagging` header value, as the embedded store reads it (s3kms forwards it and
+//!   the Tagging XML body unread; the embedded store gets the body already decoded by s3s).
 //!
 //! Checks: no panic; a form head never points past its input; a Delete document that parsed
-//! round-trips; a part list is in ascending order.
+//! round-trips; a part list is in ascending order; an envelope that parsed round-trips through
+//! the headers s3kms writes; a tag set that parsed has at most 10 tags.
 #![no_main]
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -19,12 +23,13 @@ use s3kms::s3::multipart::parse_part_list;
 use s3kms::s3::post_policy::PostPolicy;
 use s3kms::s3::sse::Envelope;
 use s3kms::s3::sse::context::parse_client_context;
+use s3kms::upstream::embedded::ObjectTags;
 
 fuzz_target!(|data: &[u8]| run(data));
 
 fn run(data: &[u8]) {
     let [mode, body @ ..] = data else { return };
-    match mode % 6 {
+    match mode % 7 {
         0 => {
             if let Ok(Some(head)) = parse_head(body, "b") {
                 assert!(head.data_start <= body.len());
@@ -53,15 +58,32 @@ fn run(data: &[u8]) {
                 let _ = parse_client_context(&value);
             }
         }
-        _ => {
+        5 => {
             let mut headers = HeaderMap::new();
-            let names = ["x-amz-meta-s3kms-v", "x-amz-meta-s3kms-a", "x-amz-meta-s3kms-k", "x-amz-meta-s3kms-w"];
+            let names = [
+                "x-amz-meta-s3kms-v",
+                "x-amz-meta-s3kms-a",
+                "x-amz-meta-s3kms-k",
+                "x-amz-meta-s3kms-w",
+                "x-amz-meta-s3kms-c",
+                "x-amz-meta-s3kms-b",
+            ];
             for (name, value) in names.iter().zip(body.split(|byte| *byte == b'\n')) {
                 if let Ok(value) = HeaderValue::from_bytes(value) {
                     headers.insert(HeaderName::from_static(name), value);
                 }
             }
-            let _ = Envelope::from_headers(&headers);
+            if let Ok(Some(envelope)) = Envelope::from_headers(&headers) {
+                let written: HeaderMap = envelope.to_headers().into_iter().collect();
+                assert_eq!(Envelope::from_headers(&written), Ok(Some(envelope)));
+            }
+        }
+        _ => {
+            if let Ok(text) = std::str::from_utf8(body)
+                && let Ok(tags) = ObjectTags::from_header(text)
+            {
+                assert!(tags.len() <= 10);
+            }
         }
     }
 }

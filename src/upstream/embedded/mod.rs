@@ -39,6 +39,7 @@ mod upload_listing;
 
 pub use sidecar::SIDECAR_DIR;
 pub use store::EmbeddedStore;
+pub use tags::ObjectTags;
 
 use std::net::SocketAddr;
 use std::path::Path;
