@@ -180,6 +180,10 @@ class SeaweedFS:
             "-s3.allowDeleteBucketNotEmpty=false",
             # Like AWS: a PUT into a missing bucket is 404 NoSuchBucket, not an implicit create.
             "-s3.autoCreateBucket=false",
+            # Every bucket takes volumes of its own; by default their number is the free disk space
+            # divided by the volume size, so a fuller disk failed a long run with "No writable
+            # volumes". Volumes are not preallocated: the cap costs no space.
+            "-volume.max=1000",
         ]
         if self.tls is not None:
             (self.https_port,) = free_ports(1)
