@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
-use s3kms::config::ConfigError;
 use s3kms::kms_client::ClientError;
 
 use calls::Session;
@@ -22,20 +21,8 @@ use calls::Session;
 /// `s3kms keys`: the global flags apply to every subcommand.
 #[derive(Args)]
 pub struct KeysArgs {
-    /// The configuration file: the endpoint is http://<listen> (https:// with a [tls] table,
-    /// whose certificate is then trusted), and it holds the region and the users' credentials.
-    #[arg(long, default_value = "config.toml", global = true)]
-    config: PathBuf,
-    /// Sign as this [[users]] entry (default: the first user in the config).
-    #[arg(long, value_name = "NAME", global = true)]
-    user: Option<String>,
-    /// Call this endpoint (http(s)://host:port) instead of the config's listen address.
-    #[arg(long, value_name = "URL", global = true)]
-    endpoint: Option<String>,
-    /// Verify an https:// endpoint against the CA certificates in FILE (PEM) instead of the
-    /// config's [tls] certificate file.
-    #[arg(long, value_name = "FILE", global = true)]
-    ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    connection: super::ConnectionArgs,
     /// Print the KMS API's JSON output instead of a summary.
     #[arg(long, global = true)]
     json: bool,
@@ -182,9 +169,7 @@ enum PolicyCommand {
 #[derive(Debug, thiserror::Error)]
 enum KeysError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Connection(#[from] super::ConnectionError),
+    Open(#[from] super::OpenError),
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{}", client_message(.0, .1))]

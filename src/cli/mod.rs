@@ -14,6 +14,57 @@ use std::path::PathBuf;
 use s3kms::config::{Config, UserConfig};
 use s3kms::kms_client::{ClientError, KmsClient};
 
+/// The flags that say where and as whom a client subcommand connects (global to its
+/// subcommands, if it has any).
+#[derive(clap::Args)]
+pub struct ConnectionArgs {
+    /// The configuration file: the endpoint is http://<listen> (https:// with a [tls] table,
+    /// whose certificate is then trusted), and it holds the region and the users' credentials.
+    #[arg(long, default_value = "config.toml", global = true)]
+    pub config: PathBuf,
+    /// Sign as this [[users]] entry (default: the first user in the config).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub user: Option<String>,
+    /// Call this endpoint (http(s)://host:port) instead of the config's listen address.
+    #[arg(long, value_name = "URL", global = true)]
+    pub endpoint: Option<String>,
+    /// Verify an https:// endpoint against the CA certificates in FILE (PEM) instead of the
+    /// config's [tls] certificate file.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Why the flags do not make a connection: the config does not load, or names no such user.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The config file.
+    #[error(transparent)]
+    Config(#[from] s3kms::config::ConfigError),
+    /// The user or the endpoint.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+}
+
+impl ConnectionArgs {
+    /// The config the flags name, and the connection it describes with the flags applied.
+    pub fn open(&self) -> Result<(Config, Connection), OpenError> {
+        let config = Config::load(&self.config)?;
+        let connection = Connection::of(
+            &config,
+            &self.config.display().to_string(),
+            self.user.as_deref(),
+            self.endpoint.as_deref(),
+            self.ca_file.as_deref(),
+        )?;
+        Ok((config, connection))
+    }
+
+    /// The config file as named, for messages.
+    pub fn config_name(&self) -> String {
+        self.config.display().to_string()
+    }
+}
+
 /// Where and as whom a client subcommand connects.
 pub struct Connection {
     /// `http(s)://host:port`.

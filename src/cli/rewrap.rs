@@ -30,7 +30,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use percent_encoding::percent_decode_str;
-use s3kms::config::{Config, ConfigError, UpstreamConfig};
+use s3kms::config::UpstreamConfig;
 use s3kms::kms_client::ClientError;
 use s3kms::s3::rewrap::{COPY_MODE, REWRAP_RESULT};
 use s3kms::sigv4::uri_encode;
@@ -38,7 +38,7 @@ use s3kms::upstream::{Upstream, UpstreamRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Connection, ConnectionError};
+use super::Connection;
 
 /// The largest object CopyObject re-encrypts (AWS's copy limit).
 const MAX_COPY_LEN: u64 = 5 << 30;
@@ -48,20 +48,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// `s3kms rewrap`.
 #[derive(Args)]
 pub struct RewrapArgs {
-    /// The configuration file: the endpoint is http://<listen> (https:// with a [tls] table),
-    /// and it holds the region and the users' credentials.
-    #[arg(long, default_value = "config.toml")]
-    config: PathBuf,
-    /// Sign as this [[users]] entry (default: the first user in the config).
-    #[arg(long, value_name = "NAME")]
-    user: Option<String>,
-    /// Call this endpoint (http(s)://host:port) instead of the config's listen address.
-    #[arg(long, value_name = "URL")]
-    endpoint: Option<String>,
-    /// Verify an https:// endpoint against the CA certificates in FILE (PEM) instead of the
-    /// config's [tls] certificate file.
-    #[arg(long, value_name = "FILE")]
-    ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    connection: super::ConnectionArgs,
     /// The bucket whose objects move.
     #[arg(long, value_name = "B")]
     bucket: String,
@@ -96,9 +84,7 @@ pub struct RewrapArgs {
 #[derive(Debug, thiserror::Error)]
 enum RewrapError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Connection(#[from] ConnectionError),
+    Open(#[from] super::OpenError),
     #[error("the KMS key {key}: {source}")]
     Key { key: String, source: ClientError },
     #[error("{0}")]
@@ -181,15 +167,7 @@ struct Job {
 
 #[tokio::main(flavor = "current_thread")]
 async fn execute(args: &RewrapArgs) -> Result<bool, RewrapError> {
-    let config_name = args.config.display().to_string();
-    let config = Config::load(&args.config)?;
-    let connection = Connection::of(
-        &config,
-        &config_name,
-        args.user.as_deref(),
-        args.endpoint.as_deref(),
-        args.ca_file.as_deref(),
-    )?;
+    let (config, connection) = args.connection.open()?;
     let key_arn = key_arn(&connection, &config.region, &args.to_key).await?;
     let s3 = Upstream::new(&UpstreamConfig {
         endpoint: connection.endpoint.clone(),

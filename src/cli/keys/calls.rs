@@ -6,13 +6,11 @@
 
 use std::path::Path;
 
-use s3kms::config::Config;
 use s3kms::kms_client::{ClientError, KmsClient};
 use serde_json::{Value, json};
 
 use super::view::{self, KeyRow};
 use super::{AliasCommand, KeysArgs, KeysError, PolicyCommand, RotationArgs};
-use crate::cli::Connection;
 
 /// A client for the chosen endpoint and user, and how to show results.
 pub(super) struct Session {
@@ -24,15 +22,8 @@ pub(super) struct Session {
 
 impl Session {
     pub(super) fn open(args: &KeysArgs) -> Result<Session, KeysError> {
-        let config_name = args.config.display().to_string();
-        let config = Config::load(&args.config)?;
-        let connection = Connection::of(
-            &config,
-            &config_name,
-            args.user.as_deref(),
-            args.endpoint.as_deref(),
-            args.ca_file.as_deref(),
-        )?;
+        let config_name = args.connection.config_name();
+        let (config, connection) = args.connection.open()?;
         let client = connection
             .kms_client(&config.region)
             .map_err(|error| KeysError::Client(error, config_name.clone()))?;
