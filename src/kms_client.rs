@@ -253,7 +253,7 @@ fn message(error: &Value) -> String {
 
 /// The innermost error's text: "Connection refused (os error 111)" rather than "client error
 /// (Connect)".
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
     while let Some(source) = current.source() {
         current = source;

@@ -31,7 +31,7 @@ use http_body_util::BodyExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use percent_encoding::percent_decode_str;
 use s3kms::config::UpstreamConfig;
-use s3kms::kms_client::ClientError;
+use s3kms::kms_client::{ClientError, root_cause};
 use s3kms::s3::rewrap::{COPY_MODE, REWRAP_RESULT};
 use s3kms::sigv4::uri_encode;
 use s3kms::upstream::{Upstream, UpstreamRequest};
@@ -532,14 +532,6 @@ fn error_text(status: StatusCode, body: &[u8]) -> String {
         ),
         _ => format!("HTTP {status}"),
     }
-}
-
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = error;
-    while let Some(source) = current.source() {
-        current = source;
-    }
-    current.to_string()
 }
 
 /// A bar on stderr when it is a terminal; hidden otherwise (logs, CI).

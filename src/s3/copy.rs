@@ -98,12 +98,7 @@ pub async fn copy_object(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let last_modified = crate::kms::iso8601(crate::kms::now()).replace('Z', ".000Z");
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{last_modified}</LastModified><ETag>{}</ETag></CopyObjectResult>",
-        crate::xml::escaped(&etag)
-    );
-    let mut answer = Response::new(full_body(Bytes::from(xml)));
+    let mut answer = Response::new(full_body(copy_result(&etag)));
     *answer.status_mut() = StatusCode::OK;
     let out = answer.headers_mut();
     if let Some(version) = written.get("x-amz-version-id") {
@@ -116,6 +111,15 @@ pub async fn copy_object(
     out.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     forward::stamp(out, request.request_id);
     Ok(answer)
+}
+
+/// The `CopyObjectResult` document of a copy written now with `etag`.
+pub(super) fn copy_result(etag: &str) -> Bytes {
+    let last_modified = crate::kms::iso8601(crate::kms::now()).replace('Z', ".000Z");
+    Bytes::from(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{last_modified}</LastModified><ETag>{}</ETag></CopyObjectResult>",
+        crate::xml::escaped(etag)
+    ))
 }
 
 /// The destination's object headers: the client's request headers, with the source's user

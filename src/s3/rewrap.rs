@@ -21,11 +21,11 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
-use http_body_util::BodyExt;
 
-use super::copy::COPIED_HEADERS;
+use super::copy::{COPIED_HEADERS, copy_result};
 use super::encryption::{self, ObjectEncryption, kms_error};
 use super::layout::{self, StoredObject};
+use super::multipart::{collect, completion_body};
 use super::source::{CopySource, copy_source, copy_source_precondition};
 use super::sse::{Envelope, Layout, SseAlgorithm, check_metadata_budget, effective_context, response_headers};
 use super::{S3Api, S3Error, S3Request, forward, full_body};
@@ -35,7 +35,7 @@ use crate::kms::Call;
 use crate::kms::blob::Blob;
 use crate::kms::shapes::EncryptRequest;
 use crate::sigv4::uri_encode;
-use crate::upstream::{UpstreamBody, UpstreamRequest, encode_query};
+use crate::upstream::{UpstreamRequest, encode_query};
 
 /// The request header that selects an s3kms copy mode.
 pub const COPY_MODE: &str = "x-s3kms-copy-mode";
@@ -205,7 +205,7 @@ async fn copy_stream(
     let response = api
         .send(object_request(Method::PUT, bucket, key, Vec::new(), headers))
         .await?;
-    let (status, document) = collect(response).await?;
+    let (status, document) = collect_status(response).await?;
     result_etag(status, &document, "CopyObject")
 }
 
@@ -233,7 +233,7 @@ async fn copy_parts(
             headers,
         ))
         .await?;
-    let (status, document) = collect(response).await?;
+    let (status, document) = collect_status(response).await?;
     let upload_id = crate::xml::Document::parse(&document)
         .ok()
         .filter(|_| status.is_success())
@@ -283,22 +283,10 @@ async fn copy_and_complete(
         let response = api
             .send(object_request(Method::PUT, bucket, key, query, headers))
             .await?;
-        let (status, document) = collect(response).await?;
+        let (status, document) = collect_status(response).await?;
         let part_etag = result_etag(status, &document, "UploadPartCopy")?;
         copied.push((*number, part_etag.to_str().unwrap_or_default().to_owned()));
     }
-    let mut xml = String::from("<CompleteMultipartUpload>");
-    for (number, part_etag) in &copied {
-        xml.push_str(&format!(
-            "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
-            crate::xml::escaped(part_etag)
-        ));
-    }
-    xml.push_str("</CompleteMultipartUpload>");
-    let length = xml.len() as u64;
-    let body: UpstreamBody = http_body_util::Full::new(Bytes::from(xml))
-        .map_err(|never| match never {})
-        .boxed_unsync();
     let mut request = object_request(
         Method::POST,
         bucket,
@@ -306,8 +294,8 @@ async fn copy_and_complete(
         vec![("uploadId".to_owned(), upload_id.to_owned())],
         HeaderMap::new(),
     );
-    request.body = Some((body, length));
-    let (status, document) = collect(api.send(request).await?).await?;
+    request.body = Some(completion_body(&copied));
+    let (status, document) = collect_status(api.send(request).await?).await?;
     result_etag(status, &document, "CompleteMultipartUpload")
 }
 
@@ -345,7 +333,7 @@ pub(super) async fn object_tagging(api: &S3Api, bucket: &str, key: &str) -> Resu
         vec![("tagging".to_owned(), String::new())],
         HeaderMap::new(),
     );
-    let (status, document) = collect(api.send(request).await?).await?;
+    let (status, document) = collect_status(api.send(request).await?).await?;
     if status == StatusCode::NOT_IMPLEMENTED {
         return Ok(None);
     }
@@ -391,15 +379,10 @@ fn copy_source_value(bucket: &str, key: &str) -> Result<HeaderValue, S3Error> {
     HeaderValue::from_str(&uri_encode(path.as_bytes(), true)).map_err(|_| internal("copy source"))
 }
 
-/// Reads a small upstream answer whole.
-async fn collect(response: Response<hyper::body::Incoming>) -> Result<(StatusCode, Bytes), S3Error> {
-    let status = response.status();
-    let bytes = http_body_util::Limited::new(response.into_body(), 1 << 20)
-        .collect()
-        .await
-        .map_err(|error| unavailable(format!("upstream answer: {error}")))?
-        .to_bytes();
-    Ok((status, bytes))
+/// A small upstream answer, whole, with its status.
+async fn collect_status(response: Response<hyper::body::Incoming>) -> Result<(StatusCode, Bytes), S3Error> {
+    let (parts, body) = collect(response).await?;
+    Ok((parts.status, body))
 }
 
 /// The `<ETag>` of a copy or completion result; S3 may answer `200` with an `<Error>`.
@@ -435,12 +418,7 @@ fn answer(
     etag: &HeaderValue,
     result: &'static str,
 ) -> Response<ResponseBody> {
-    let last_modified = crate::kms::iso8601(crate::kms::now()).replace('Z', ".000Z");
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LastModified>{last_modified}</LastModified><ETag>{}</ETag></CopyObjectResult>",
-        crate::xml::escaped(etag.to_str().unwrap_or_default())
-    );
-    let mut response = Response::new(full_body(Bytes::from(xml)));
+    let mut response = Response::new(full_body(copy_result(etag.to_str().unwrap_or_default())));
     let headers = response.headers_mut();
     headers.extend(response_headers(
         request.operation,

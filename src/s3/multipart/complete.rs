@@ -87,7 +87,7 @@ pub async fn complete(
             key: Some(key.to_owned()),
             query: vec![("uploadId".to_owned(), upload_id.clone())],
             headers: completion_headers(&request.parts.headers),
-            body: Some(xml_body(&upstream_parts)),
+            body: Some(completion_body(&upstream_parts)),
         })
         .await?;
     if !response.status().is_success() {
@@ -225,7 +225,8 @@ fn completion_headers(client: &HeaderMap) -> HeaderMap {
     headers
 }
 
-fn xml_body(parts: &[(u32, String)]) -> (UpstreamBody, u64) {
+/// The CompleteMultipartUpload document for the upstream's parts, as a body and its length.
+pub(in crate::s3) fn completion_body(parts: &[(u32, String)]) -> (UpstreamBody, u64) {
     let mut xml = String::from("<CompleteMultipartUpload>");
     for (number, etag) in parts {
         xml.push_str(&format!(

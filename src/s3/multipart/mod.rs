@@ -36,6 +36,7 @@ use crate::crypto::Key256;
 use crate::format::{MAX_PART_NUMBER, StreamEncryptor, StreamKind};
 use crate::http::ResponseBody;
 use crate::upstream::{BoxError, UpstreamBody, UpstreamRequest};
+pub(super) use complete::completion_body;
 pub use complete::{complete, parse_part_list};
 pub use records::Uploads;
 use records::{PartRecord, UploadRecord};
@@ -385,7 +386,9 @@ fn part_number(request: &S3Request<'_>) -> Result<u32, S3Error> {
 }
 
 /// Reads a small upstream answer whole.
-async fn collect(response: Response<hyper::body::Incoming>) -> Result<(http::response::Parts, Bytes), S3Error> {
+pub(super) async fn collect(
+    response: Response<hyper::body::Incoming>,
+) -> Result<(http::response::Parts, Bytes), S3Error> {
     let (parts, body) = response.into_parts();
     let bytes = http_body_util::Limited::new(body, 1 << 20)
         .collect()
