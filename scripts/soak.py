@@ -34,10 +34,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
 
-for _name in [n for n in os.environ if n.startswith("AWS_")]:
-    del os.environ[_name]
-os.environ["AWS_CONFIG_FILE"] = os.devnull
-os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+from clients import isolate_from_host_aws_config  # noqa: E402
+
+isolate_from_host_aws_config()
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402

@@ -35,6 +35,15 @@ def environment_without_aws() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
 
 
+def isolate_from_host_aws_config() -> None:
+    """For scripts that use boto3 in their own process: no AWS_* variable, config file or
+    credentials file of the host may change what it signs or where it goes."""
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
 def boto3_client(
     endpoint: str,
     credentials: Credentials,

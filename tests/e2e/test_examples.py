@@ -34,16 +34,21 @@ def s3kms_with_policy(tmp_path):
         instance.stop()
 
 
-def test_boto3_quickstart_runs_to_the_end(s3kms_with_policy, tmp_path):
+def alice_environment(tmp_path) -> dict[str, str]:
+    """This process's environment without any AWS setting of the host, with alice's credentials."""
     alice = USERS["alice"]
-    # Credentials from the environment, the endpoint as an argument: both ways the script documents.
-    environment = {
+    return {
         **environment_without_aws(),
         "AWS_ACCESS_KEY_ID": alice.access_key_id,
         "AWS_SECRET_ACCESS_KEY": alice.secret_access_key,
         "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
     }
+
+
+def test_boto3_quickstart_runs_to_the_end(s3kms_with_policy, tmp_path):
+    # Credentials from the environment, the endpoint as an argument: both ways the script documents.
+    environment = alice_environment(tmp_path)
     result = subprocess.run(
         # The test venv's interpreter, which has boto3: the one running this test.
         [sys.executable, str(EXAMPLES / "boto3_quickstart.py"), "--endpoint", s3kms_with_policy.endpoint],
@@ -61,16 +66,8 @@ def test_boto3_quickstart_runs_to_the_end(s3kms_with_policy, tmp_path):
 
 @pytest.mark.timeout(SDK_EXAMPLE_BUILD_TIMEOUT)  # the first build of the example, when run alone
 def test_aws_sdk_rust_example_runs_to_the_end(aws_sdk_rust_example, s3kms_with_policy, tmp_path):
-    alice = USERS["alice"]
     # Credentials and region from the environment, the endpoint as an argument.
-    environment = {
-        **environment_without_aws(),
-        "AWS_ACCESS_KEY_ID": alice.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": alice.secret_access_key,
-        "AWS_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    }
+    environment = {**alice_environment(tmp_path), "AWS_REGION": REGION}
     result = subprocess.run(
         [str(aws_sdk_rust_example), "--endpoint", s3kms_with_policy.endpoint],
         env=environment,
